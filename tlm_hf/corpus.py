@@ -1,0 +1,131 @@
+"""Pre-training corpora as paragraphs, and random subsets of W_s paragraphs.
+
+The paper's unit of pre-training data is the Wikipedia paragraph; W_s is the number of
+paragraphs a model is pre-trained on (2,000 to 200,000 in the paper, drawn with seed 42).
+"""
+
+import re
+
+from datasets import Dataset, IterableDataset
+
+from .data_files import is_local, load_files, load_hub
+
+DEFAULT_CORPUS = "wikimedia/wikipedia"  # the corpus of the paper's code
+DEFAULT_CORPUS_CONFIG = "20231101.en"
+
+_WIKITEXT_HEADING = re.compile(r"^(=+)\s.*\s\1$")  # "= = History = =" in WikiText
+_WIKITEXT_JOINER = re.compile(r" @(.)@ ")  # "1 @,@ 000" -> "1,000", "role @-@ playing" -> "role-playing"
+_SENTENCE_END = re.compile(r"[.!?:;\"')\]]$")
+_HEADING_MAX_WORDS = 10
+
+
+def clean_wikitext(text: str) -> str:
+    """Undo WikiText's tokenised joiners and map its `<unk>` to BERT's `[UNK]`.
+
+    `[UNK]` is a special token of BERT-style tokenizers, so token statistics skip it instead
+    of counting the pieces of the literal string "<unk>".
+    """
+    return _WIKITEXT_JOINER.sub(r"\1", text).replace("<unk>", "[UNK]")
+
+
+def _is_heading(line: str, inside_article: bool) -> bool:
+    """WikiText `= Title =` lines; in a multi-line article also short lines without an ending.
+
+    A row that is already one line is a paragraph by definition (the shared WikiText file keeps
+    list items such as "Total 10 @,@ 247"), so the short-line rule applies only inside articles.
+    """
+    if _WIKITEXT_HEADING.match(line):
+        return True
+    return inside_article and len(line.split()) <= _HEADING_MAX_WORDS and not _SENTENCE_END.search(line)
+
+
+def _paragraphs(batch, text_field, normalize, min_chars, split_articles):
+    out = []
+    for text in batch[text_field]:
+        lines = [line.strip() for line in (text or "").split("\n")] if split_articles else [(text or "").strip()]
+        lines = [line for line in lines if line]
+        inside_article = len(lines) > 1
+        for line in lines:
+            if _is_heading(line, inside_article):
+                continue
+            if normalize:
+                line = clean_wikitext(line)
+            if len(line) >= min_chars:
+                out.append(line)
+    return {"text": out}
+
+
+def load_paragraphs(
+    source: str = DEFAULT_CORPUS,
+    *,
+    config: str | None = None,
+    split: str = "train",
+    text_field: str = "text",
+    streaming: bool = False,
+    normalize_wikitext: bool = False,
+    min_chars: int = 1,
+    split_articles: bool = True,
+    where: dict[str, str] | None = None,
+    num_proc: int | None = None,
+) -> Dataset | IterableDataset:
+    """One paragraph per row, in column `text`, from a Hub dataset or local files.
+
+    source: a Hub id (config defaults to 20231101.en for wikimedia/wikipedia; `split` picks the
+        Hub split) or a local file/glob (txt, jsonl, json, parquet, csv, optionally .gz).
+    where: keep only rows whose columns equal these values, e.g. {"split": "train"} for the
+        shared WikiText file, whose rows carry their WikiText split.
+    normalize_wikitext: undo WikiText's ` @-@ ` joiners and `<unk>`; use it for WikiText files.
+    split_articles: split each row on newlines; empty lines and headings are dropped.
+    min_chars: drop paragraphs shorter than this many characters.
+    """
+    if is_local(source):
+        data = load_files(source, streaming=streaming)["train"]
+    else:
+        if source == DEFAULT_CORPUS and config is None:
+            config = DEFAULT_CORPUS_CONFIG
+        data = load_hub(source, config, split=split, streaming=streaming)
+    columns = data.column_names
+    needed = [text_field, *(where or {})]
+    missing = [c for c in needed if columns is not None and c not in columns]
+    if missing:
+        raise ValueError(
+            f"{source} has no column {missing[0]!r} (columns: {', '.join(columns)}); "
+            "pass text_field= / where= with one of them"
+        )
+    if where:
+        data = data.filter(
+            lambda batch: [all(batch[c][i] == v for c, v in where.items()) for i in range(len(batch[text_field]))],
+            batched=True,
+            **({} if streaming else {"num_proc": num_proc, "desc": "Selecting rows"}),
+        )
+    kwargs = {} if streaming else {"num_proc": num_proc, "desc": "Splitting into paragraphs"}
+    return data.map(
+        _paragraphs,
+        batched=True,
+        remove_columns=columns,
+        fn_kwargs={
+            "text_field": text_field,
+            "normalize": normalize_wikitext,
+            "min_chars": max(min_chars, 1),
+            "split_articles": split_articles,
+        },
+        **kwargs,
+    )
+
+
+def random_subset(paragraphs: Dataset, w_s: int, seed: int = 42) -> Dataset:
+    """Exactly `w_s` paragraphs drawn by `seed` (the paper uses 42).
+
+    A seeded shuffle of the whole corpus followed by its first W_s rows: it does not depend on
+    worker counts, and smaller W_s with the same seed are prefixes of larger ones.
+    """
+    if isinstance(paragraphs, IterableDataset):
+        raise ValueError("a random W_s subset needs the whole corpus; load it without streaming=True")
+    if w_s < 1:
+        raise ValueError(f"W_s must be at least 1, got {w_s}; pass a positive number of paragraphs")
+    if w_s > len(paragraphs):
+        raise ValueError(
+            f"W_s = {w_s} is larger than the corpus ({len(paragraphs)} paragraphs); "
+            f"choose W_s <= {len(paragraphs)} or a bigger corpus"
+        )
+    return paragraphs.shuffle(seed=seed).select(range(w_s))

@@ -1,0 +1,289 @@
+"""Classification tasks of the paper (and any other), as balanced `train` / `test` splits.
+
+Every task comes out the same way: columns `text` (str) and `label` (a `ClassLabel` carrying
+the label names), sampled per label by seed. T_C, the task's distinct tokens, is counted over
+train + test together (see `token_stats`).
+"""
+
+import gzip
+import json
+from dataclasses import dataclass, replace
+
+import numpy as np
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+from .data_files import expand_files, file_suffix, load_files, load_hub
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Where a task lives on the Hub, which columns hold text and label, and the paper's sizes.
+
+    text_fields are joined with a space, skipping empty ones (DBpedia: title + content).
+    test_split None means one pool that is split per label into train and test by seed.
+    """
+
+    hub_id: str
+    text_fields: tuple[str, ...]
+    label_field: str
+    label_names: tuple[str, ...] | None = None
+    train_per_label: int | None = None
+    test_per_label: int | None = None
+    hub_config: str | None = None
+    train_split: str = "train"
+    test_split: str | None = "test"
+
+
+TASKS: dict[str, TaskSpec] = {
+    "ag_news": TaskSpec(
+        "fancyzhx/ag_news", ("text",), "label", ("World", "Sports", "Business", "Sci/Tech"), 1000, 1000
+    ),
+    "dbpedia_14": TaskSpec(
+        "fancyzhx/dbpedia_14",
+        ("title", "content"),
+        "label",
+        (
+            "Company", "EducationalInstitution", "Artist", "Athlete", "OfficeHolder",
+            "MeanOfTransportation", "Building", "NaturalPlace", "Village", "Animal", "Plant",
+            "Album", "Film", "WrittenWork",
+        ),
+        100,
+        100,
+    ),
+    # Relations are the labels; each relation's 700 instances are split 630 / 70 by seed.
+    "few_rel": TaskSpec(
+        "thunlp/few_rel", ("text",), "relation", None, 630, 70,
+        hub_config="default", train_split="train_wiki", test_split=None,
+    ),
+}
+
+ENTITY_MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")
+
+
+# --- FewRel ------------------------------------------------------------------------------------
+
+
+def _marked_text(tokens, head_spans, tail_spans, entity_markers):
+    """The sentence, optionally with [E1] head [/E1] and [E2] tail [/E2] around each mention."""
+    if not entity_markers:
+        return " ".join(tokens)
+    before = [[] for _ in tokens]
+    after = [[] for _ in tokens]
+    for (open_, close), spans in ((ENTITY_MARKERS[:2], head_spans), (ENTITY_MARKERS[2:], tail_spans)):
+        for span in spans:
+            before[min(span)].append(open_)
+            after[max(span)].append(close)
+    return " ".join(t for i, tok in enumerate(tokens) for t in (*before[i], tok, *after[i]))
+
+
+def _fewrel_rows(source, split: str):
+    """(tokens, head spans, tail spans, relation) from the original JSON or the Hub layout."""
+    if isinstance(source, dict):
+        raise ValueError("few_rel reads one file with all relations; pass data_files as a single path")
+    if source is not None and file_suffix(source) == ".json":
+        path = expand_files(source)[0]
+        with (gzip.open if path.endswith(".gz") else open)(path, "rt", encoding="utf-8") as f:
+            data = json.load(f)
+        if isinstance(data, dict):  # original FewRel: {relation_id: [{"tokens", "h", "t"}]}
+            return [
+                (ex["tokens"], ex["h"][2], ex["t"][2], relation)
+                for relation, examples in data.items()
+                for ex in examples
+            ]
+    data = load_files(source)["train"] if source is not None else load_hub(TASKS["few_rel"].hub_id, "default", split=split)
+    missing = [c for c in ("tokens", "head", "tail", "relation") if c not in data.column_names]
+    if missing:
+        raise ValueError(
+            f"few_rel data has no column {missing[0]!r}; give the original FewRel JSON or the Hub layout "
+            "(tokens, head, tail, relation)"
+        )
+    return [
+        (row["tokens"], row["head"]["indices"], row["tail"]["indices"], row["relation"])
+        for row in data.select_columns(["tokens", "head", "tail", "relation"])
+    ]
+
+
+def _choose_relations(available: list[str], relations, seed: int) -> list[str]:
+    """All relations (sorted), a list of ids in the given order, or a count drawn by seed."""
+    if relations is None:
+        return available
+    if isinstance(relations, int):
+        if not 1 <= relations <= len(available):
+            raise ValueError(
+                f"asked for {relations} relations but the data has {len(available)}; pass a count up to {len(available)}"
+            )
+        chosen = np.random.default_rng(seed).choice(len(available), relations, replace=False)
+        return [available[i] for i in sorted(chosen)]
+    unknown = [r for r in relations if r not in available]
+    if unknown:
+        raise ValueError(f"unknown relation {unknown[0]!r}; choose among {', '.join(available)}")
+    return list(relations)
+
+
+def _load_fewrel(data_files, split, relations, entity_markers, seed) -> Dataset:
+    rows = _fewrel_rows(data_files, split)
+    chosen = _choose_relations(sorted({r[3] for r in rows}), relations, seed)
+    index = {relation: i for i, relation in enumerate(chosen)}
+    rows = [r for r in rows if r[3] in index]
+    return Dataset.from_dict(
+        {
+            "text": [_marked_text(tokens, h, t, entity_markers) for tokens, h, t, _ in rows],
+            "label": [index[r[3]] for r in rows],
+        },
+        features=Features({"text": Value("string"), "label": ClassLabel(names=chosen)}),
+    )
+
+
+# --- labels and per-label sampling -------------------------------------------------------------
+
+
+def _label_names(splits: dict[str, Dataset], label_field: str, spec_names) -> list[str]:
+    """Label names from a ClassLabel feature, the task spec, string labels, or int labels."""
+    feature = next(iter(splits.values())).features[label_field]
+    if isinstance(feature, ClassLabel):
+        return list(feature.names)
+    if spec_names is not None:
+        return list(spec_names)
+    values = {v for ds in splits.values() for v in ds.unique(label_field)}
+    if all(isinstance(v, str) for v in values):
+        return sorted(values)
+    return [str(i) for i in range(max(int(v) for v in values) + 1)] if values else []
+
+
+def _encode_labels(ds: Dataset, label_field: str, names: list[str], where: str) -> np.ndarray:
+    """Labels as ints in 0..len(names)-1; a one-line error for anything outside."""
+    values = ds.select_columns([label_field]).with_format("numpy")[:][label_field]
+    if values.dtype.kind in "UO":
+        index = {name: i for i, name in enumerate(names)}
+        unknown = next((v for v in values if v not in index), None)
+        if unknown is not None:
+            raise ValueError(f"label {unknown!r} in {where} is not one of {names}; fix the data or the task")
+        return np.array([index[v] for v in values], dtype=np.int64)
+    if values.dtype.kind not in "iu":
+        raise ValueError(f"labels in {where} are {values.dtype}, not integers or strings; convert the label column")
+    labels = values.astype(np.int64)
+    bad = labels[(labels < 0) | (labels >= len(names))]
+    if bad.size:
+        raise ValueError(
+            f"label {bad[0]} in {where} is out of range 0..{len(names) - 1}; fix the data or pick the right task"
+        )
+    return labels
+
+
+def _take_per_label(labels, counts, names, rng, where) -> list[np.ndarray]:
+    """For each count in `counts`, that many indices per label, disjoint, drawn by `rng`."""
+    picks = [[] for _ in counts]
+    for label in range(len(names)):
+        rows = rng.permutation(np.flatnonzero(labels == label))
+        wanted = [len(rows) if n is None else n for n in counts]
+        if sum(wanted) > len(rows):
+            raise ValueError(
+                f"label {names[label]!r} has {len(rows)} examples in {where}, fewer than the {sum(wanted)} asked; "
+                "lower train_per_label / test_per_label or add data"
+            )
+        start = 0
+        for pick, n in zip(picks, wanted):
+            pick.append(rows[start : start + n])
+            start += n
+    return [np.sort(np.concatenate(p)) if p else np.array([], dtype=np.int64) for p in picks]
+
+
+def _finish(ds: Dataset, indices, labels, text_fields, names) -> Dataset:
+    """The selected rows as (text, label) with the label names attached."""
+    rows = ds.select(indices)
+    texts = [
+        " ".join(str(v).strip() for v in values if v)
+        for values in zip(*(rows[f] for f in text_fields))
+    ]
+    return Dataset.from_dict(
+        {"text": texts, "label": labels[indices]},
+        features=Features({"text": Value("string"), "label": ClassLabel(names=names)}),
+    )
+
+
+def _raw_splits(spec: TaskSpec, name: str, data_files) -> dict[str, Dataset]:
+    """{"train", "test"} when the source has both, else {"pool"} to be split per label."""
+    if data_files is not None:
+        if isinstance(data_files, dict) and not set(data_files) <= {"train", "test"}:
+            raise ValueError(f"data_files keys must be train and test, got {sorted(data_files)}; rename them")
+        loaded = load_files(data_files)
+        return {"train": loaded["train"], "test": loaded["test"]} if "test" in loaded else {"pool": loaded["train"]}
+    loaded = load_hub(spec.hub_id, spec.hub_config)
+    if spec.test_split in loaded:
+        return {"train": loaded[spec.train_split], "test": loaded[spec.test_split]}
+    if spec.train_split in loaded:
+        return {"pool": loaded[spec.train_split]}
+    raise ValueError(f"{name} has no split {spec.train_split!r} (splits: {', '.join(loaded)}); pass data_files")
+
+
+def load_task(
+    name: str,
+    *,
+    data_files: dict[str, str] | str | None = None,
+    train_per_label: int | None = None,
+    test_per_label: int | None = None,
+    seed: int = 42,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    relations: list[str] | int | None = None,
+    entity_markers: bool = False,
+) -> DatasetDict:
+    """A task as DatasetDict(train, test) with columns `text` and `label` (ClassLabel).
+
+    name: a key of TASKS, or any Hub dataset id together with text_column and label_column.
+    data_files: local files instead of the Hub: {"train": ..., "test": ...}, or one file that
+        is split per label into train and test by seed.
+    train_per_label / test_per_label: examples per label (default: the paper's for known tasks,
+        everything for others); a label with fewer examples than asked is an error.
+    relations (few_rel): relation ids, or a number of relations drawn by seed; default all.
+    entity_markers (few_rel): wrap head and tail mentions in [E1] ... [/E1], [E2] ... [/E2].
+    """
+    if name in TASKS:
+        spec = TASKS[name]
+        if text_column or label_column:
+            spec = replace(
+                spec, text_fields=(text_column,) if text_column else spec.text_fields,
+                label_field=label_column or spec.label_field, label_names=None,
+            )
+    elif text_column and label_column:
+        spec = TaskSpec(name, (text_column,), label_column)
+    else:
+        raise ValueError(
+            f"unknown task {name!r}; use one of {', '.join(TASKS)}, or give text_column and label_column "
+            "for any other dataset"
+        )
+    train_n = spec.train_per_label if train_per_label is None else train_per_label
+    test_n = spec.test_per_label if test_per_label is None else test_per_label
+
+    if name == "few_rel" and not (text_column or label_column):
+        splits = {"pool": _load_fewrel(data_files, spec.train_split, relations, entity_markers, seed)}
+        spec = replace(spec, label_field="label")
+    else:
+        splits = _raw_splits(spec, name, data_files)
+    for split, ds in splits.items():
+        missing = [c for c in (*spec.text_fields, spec.label_field) if c not in ds.column_names]
+        if missing:
+            raise ValueError(
+                f"{name} ({split}) has no column {missing[0]!r} (columns: {', '.join(ds.column_names)}); "
+                "pass text_column= / label_column="
+            )
+    names = _label_names(splits, spec.label_field, spec.label_names)
+    rng = np.random.default_rng(seed)
+    if "pool" in splits:
+        if train_n is None or test_n is None:
+            raise ValueError(
+                f"{name} comes as one pool; give train_per_label and test_per_label to split it per label"
+            )
+        pool = splits["pool"]
+        labels = _encode_labels(pool, spec.label_field, names, f"{name}")
+        train_idx, test_idx = _take_per_label(labels, [train_n, test_n], names, rng, name)
+        return DatasetDict(
+            train=_finish(pool, train_idx, labels, spec.text_fields, names),
+            test=_finish(pool, test_idx, labels, spec.text_fields, names),
+        )
+    out = {}
+    for split, n in (("train", train_n), ("test", test_n)):
+        labels = _encode_labels(splits[split], spec.label_field, names, f"{name} ({split})")
+        (idx,) = _take_per_label(labels, [n], names, rng, f"{name} ({split})")
+        out[split] = _finish(splits[split], idx, labels, spec.text_fields, names)
+    return DatasetDict(out)
