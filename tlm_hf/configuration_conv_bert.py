@@ -1,0 +1,163 @@
+"""ConvBert configuration: the BERT-6 and BERT-1 (+ convolutional layers) encoders of "Tiny Language Models".
+
+This file is copied next to saved weights so that a folder loads with `trust_remote_code=True` where
+`tlm_hf` is not installed: it imports nothing from `tlm_hf`.
+"""
+
+from huggingface_hub.dataclasses import strict
+from transformers import PreTrainedConfig
+
+# The paper's architectures. BERT-1 members are named after Table 8: `clN` convolutional layers (CLs)
+# with `dD` channels and a `kTxH` kernel (T tokens x H hidden units), then one transformer block with
+# `hN` heads of 64 dimensions.
+PRESETS = {
+    "bert-6": dict(hidden_size=768, num_hidden_layers=6, num_attention_heads=12, intermediate_size=3072),
+    "bert-1-cl2-d64-k3x3-h8": dict(
+        hidden_size=512, num_hidden_layers=1, num_attention_heads=8, intermediate_size=2048,
+        num_conv_layers=2, conv_channels=64, conv_kernel_size=[3, 3],
+    ),
+    "bert-1-cl2-d64-k3x3-h12": dict(
+        hidden_size=768, num_hidden_layers=1, num_attention_heads=12, intermediate_size=3072,
+        num_conv_layers=2, conv_channels=64, conv_kernel_size=[3, 3],
+    ),
+    "bert-1-h24": dict(hidden_size=1536, num_hidden_layers=1, num_attention_heads=24, intermediate_size=6144),
+    "bert-1-cl2-d64-k16x3-h12": dict(
+        hidden_size=768, num_hidden_layers=1, num_attention_heads=12, intermediate_size=3072,
+        num_conv_layers=2, conv_channels=64, conv_kernel_size=[16, 3],
+    ),
+    "bert-1-cl3-d32-k3x3-h12": dict(
+        hidden_size=768, num_hidden_layers=1, num_attention_heads=12, intermediate_size=3072,
+        num_conv_layers=3, conv_channels=32, conv_kernel_size=[3, 3],
+    ),
+}
+
+
+AUTO_MAP = {
+    "AutoConfig": "configuration_conv_bert.ConvBertConfig",
+    "AutoModel": "modeling_conv_bert.ConvBertModel",
+    "AutoModelForMaskedLM": "modeling_conv_bert.ConvBertForMaskedLM",
+    "AutoModelForSequenceClassification": "modeling_conv_bert.ConvBertForSequenceClassification",
+}
+
+
+@strict
+class ConvBertConfig(PreTrainedConfig):
+    r"""
+    A BERT encoder whose embeddings may pass through `num_conv_layers` 2-D convolutional layers (CLs)
+    before the first transformer block. The (sequence x hidden) matrix is treated as a one-channel image;
+    each CL is Conv2d -> BatchNorm2d -> GELU with `conv_channels` channels and a `conv_kernel_size`
+    kernel given as (tokens, hidden) or one int for a square kernel. A final 1x1 convolution brings the
+    channels back to one and its output replaces the hidden states.
+
+    Special token ids (`pad_token_id`, `cls_token_id`, `sep_token_id`, `mask_token_id`) should be taken
+    from the tokenizer the model is trained with.
+
+    Example:
+
+    ```python
+    >>> from tlm_hf import ConvBertConfig, ConvBertForMaskedLM
+    >>> config = ConvBertConfig.from_preset("bert-1-cl2-d64-k3x3-h8")
+    >>> model = ConvBertForMaskedLM(config)
+    ```"""
+
+    model_type = "tlm_conv_bert"
+
+    vocab_size: int = 30522
+    hidden_size: int = 768
+    num_hidden_layers: int = 6
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float | int = 0.1
+    attention_probs_dropout_prob: float | int = 0.1
+    classifier_dropout: float | int | None = None
+    max_position_embeddings: int = 128
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+    num_conv_layers: int = 0
+    conv_channels: int | None = None
+    conv_kernel_size: int | list[int] | tuple[int, ...] | None = None
+    pad_token_id: int | None = 0
+    cls_token_id: int | None = None
+    sep_token_id: int | None = None
+    mask_token_id: int | None = None
+    tie_word_embeddings: bool = True
+
+    def __post_init__(self, **kwargs):
+        # Defaults of the paper's CLs, only when there are CLs; a square int kernel becomes [k, k].
+        if self.num_conv_layers > 0:
+            self.conv_channels = 64 if self.conv_channels is None else self.conv_channels
+            self.conv_kernel_size = 3 if self.conv_kernel_size is None else self.conv_kernel_size
+            if isinstance(self.conv_kernel_size, int):
+                self.conv_kernel_size = [self.conv_kernel_size, self.conv_kernel_size]
+            self.conv_kernel_size = list(self.conv_kernel_size)
+        # Every head in `auto_map`, so that one saved folder loads under each Auto class with remote code.
+        kwargs.setdefault("auto_map", dict(AUTO_MAP))
+        super().__post_init__(**kwargs)
+        self._validate()
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "ConvBertConfig":
+        """One of the paper's architectures (see `PRESETS`), with any field overridden."""
+        if name not in PRESETS:
+            raise ValueError(f"Unknown preset {name!r}. Known presets: {', '.join(PRESETS)}.")
+        return cls(**{**PRESETS[name], **overrides})
+
+    def _validate(self):
+        """Refuse configurations that would fail (or silently misbehave) deep inside torch.
+
+        Plain `ValueError`s at construction (also when loading), not `@strict` validators, whose errors
+        are not `ValueError`s and read as a stack of wrappers.
+        """
+        for field in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                      "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+            if getattr(self, field) <= 0:
+                raise ValueError(f"ConvBertConfig.{field} must be a positive integer, got {getattr(self, field)}.")
+        if self.hidden_size % self.num_attention_heads != 0:
+            raise ValueError(
+                f"ConvBertConfig.hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
+                f"({self.num_attention_heads}); the paper uses heads of 64, i.e. hidden_size = 64 * heads."
+            )
+        for field in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            if not 0 <= getattr(self, field) < 1:
+                raise ValueError(f"ConvBertConfig.{field} must be in [0, 1), got {getattr(self, field)}.")
+        if self.num_conv_layers < 0:
+            raise ValueError(f"ConvBertConfig.num_conv_layers must be >= 0, got {self.num_conv_layers}.")
+        if self.num_conv_layers == 0:
+            if self.conv_channels is not None or self.conv_kernel_size is not None:
+                raise ValueError(
+                    "ConvBertConfig has conv_channels/conv_kernel_size but num_conv_layers=0: set num_conv_layers "
+                    "> 0 to use convolutional layers, or drop the convolution settings."
+                )
+        else:
+            self._validate_conv_settings()
+        for name in ("pad_token_id", "cls_token_id", "sep_token_id", "mask_token_id"):
+            token_id = getattr(self, name)
+            if token_id is not None and not 0 <= token_id < self.vocab_size:
+                raise ValueError(
+                    f"ConvBertConfig.{name}={token_id} is outside the vocabulary (0..{self.vocab_size - 1}): take the "
+                    "special token ids and vocab_size from the same tokenizer."
+                )
+
+    def _validate_conv_settings(self):
+        if self.conv_channels <= 0:
+            raise ValueError(f"ConvBertConfig.conv_channels must be a positive integer, got {self.conv_channels}.")
+        if len(self.conv_kernel_size) != 2:
+            raise ValueError(
+                f"ConvBertConfig.conv_kernel_size must be an int or (tokens, hidden), got {self.conv_kernel_size}."
+            )
+        tokens, hidden = self.conv_kernel_size
+        if tokens <= 0 or hidden <= 0:
+            raise ValueError(f"ConvBertConfig.conv_kernel_size must be positive, got {self.conv_kernel_size}.")
+        if tokens > self.max_position_embeddings or hidden > self.hidden_size:
+            raise ValueError(
+                f"ConvBertConfig.conv_kernel_size {self.conv_kernel_size} is larger than the "
+                f"{self.max_position_embeddings} x {self.hidden_size} plane it slides over (tokens x hidden): "
+                "use a smaller kernel or a larger max_position_embeddings / hidden_size."
+            )
+
+
+ConvBertConfig.register_for_auto_class()
+
+__all__ = ["ConvBertConfig", "PRESETS"]
