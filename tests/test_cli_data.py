@@ -3,9 +3,15 @@
 import json
 
 import pytest
+from data_helpers import (
+    ANIMAL_SENTENCES,
+    SPORT_SENTENCES,
+    make_tokenizer,
+    task_rows,
+    write_jsonl,
+)
 from datasets import load_from_disk
 
-from data_helpers import ANIMAL_SENTENCES, SPORT_SENTENCES, make_tokenizer, task_rows, write_jsonl
 from tlm_hf.cli import main
 
 

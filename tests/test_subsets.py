@@ -4,9 +4,15 @@ import json
 
 import numpy as np
 import pytest
+from data_helpers import (
+    ANIMAL_SENTENCES,
+    MONEY_SENTENCES,
+    SPORT_SENTENCES,
+    make_task,
+    make_tokenizer,
+)
 from datasets import Dataset, load_from_disk
 
-from data_helpers import ANIMAL_SENTENCES, MONEY_SENTENCES, SPORT_SENTENCES, make_task, make_tokenizer
 from tlm_hf.subsets import avoided_tokens, build_subset, filter_paragraphs, save_subset
 from tlm_hf.token_stats import token_stats
 

@@ -5,8 +5,8 @@ import gzip
 import json
 
 import pytest
-
 from data_helpers import task_rows, write_jsonl
+
 from tlm_hf.tasks import TASKS, load_task
 
 
@@ -106,7 +106,8 @@ def test_missing_task_file_is_file_not_found(tmp_path):
 def fewrel_original(n_relations=3, per_relation=10):
     return {
         f"P{r}": [
-            {"tokens": ["Alice", "met", "Bob", f"r{r}", f"i{i}"], "h": ["alice", "Q1", [[0]]], "t": ["bob", "Q2", [[2]]]}
+            {"tokens": ["Alice", "met", "Bob", f"r{r}", f"i{i}"],
+             "h": ["alice", "Q1", [[0]]], "t": ["bob", "Q2", [[2]]]}
             for i in range(per_relation)
         ]
         for r in range(n_relations)
@@ -158,7 +159,8 @@ def test_fewrel_entity_markers_wrap_head_and_tail_only_when_asked(tmp_path):
 
 
 def test_shared_ag_news_reads_both_files_fully(shared_data):
-    files = {"train": str(shared_data / "ag_news/train_partial.jsonl.gz"), "test": str(shared_data / "ag_news/test.jsonl.gz")}
+    files = {"train": str(shared_data / "ag_news/train_partial.jsonl.gz"),
+             "test": str(shared_data / "ag_news/test.jsonl.gz")}
     task = load_task("ag_news", data_files=files, train_per_label=2452, test_per_label=1900)
     assert (task["train"].num_rows, task["test"].num_rows) == (4 * 2452, 7600)
     with pytest.raises(ValueError, match="fewer than the 1901 asked"):

@@ -1,8 +1,8 @@
 """Token statistics: W_s, T_W, T_C, T_M and the frequency-weighted coverage, against hand counts."""
 
 import pytest
-
 from data_helpers import make_task, make_tokenizer
+
 from tlm_hf.token_stats import STAT_DESCRIPTIONS, load_tokenizer, token_stats
 
 SUBSET = ["the cat sat .", "the cat ran"]  # the 2, cat 2, sat 1, . 1, ran 1

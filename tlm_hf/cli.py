@@ -182,7 +182,10 @@ def _run_subset(args):
         "tokenizer": args.tokenizer, **({"avoid_fraction": args.avoid_fraction} if args.kind == "avoid" else {}),
     }
     save_subset(subset, args.out, {**settings, **stats}, fmt=args.format)
-    print(f"wrote {stats['W_s']:,} paragraphs to {args.out} (T_W {stats['T_W']:,}, T_M {stats['T_M']:,} of T_C {stats['T_C']:,})")
+    print(
+        f"wrote {stats['W_s']:,} paragraphs to {args.out} "
+        f"(T_W {stats['T_W']:,}, T_M {stats['T_M']:,} of T_C {stats['T_C']:,})"
+    )
 
 
 _SUBCOMMANDS = [_add_convert_reference, _add_stats, _add_subset]

@@ -90,7 +90,10 @@ def _fewrel_rows(source, split: str):
                 for relation, examples in data.items()
                 for ex in examples
             ]
-    data = load_files(source)["train"] if source is not None else load_hub(TASKS["few_rel"].hub_id, "default", split=split)
+    if source is not None:
+        data = load_files(source)["train"]
+    else:
+        data = load_hub(TASKS["few_rel"].hub_id, TASKS["few_rel"].hub_config, split=split)
     missing = [c for c in ("tokens", "head", "tail", "relation") if c not in data.column_names]
     if missing:
         raise ValueError(
@@ -110,7 +113,8 @@ def _choose_relations(available: list[str], relations, seed: int) -> list[str]:
     if isinstance(relations, int):
         if not 1 <= relations <= len(available):
             raise ValueError(
-                f"asked for {relations} relations but the data has {len(available)}; pass a count up to {len(available)}"
+                f"asked for {relations} relations but the data has {len(available)}; "
+                f"pass a count up to {len(available)}"
             )
         chosen = np.random.default_rng(seed).choice(len(available), relations, replace=False)
         return [available[i] for i in sorted(chosen)]

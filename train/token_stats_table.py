@@ -28,7 +28,9 @@ args = parser.parse_args()
 datasets.disable_progress_bars()
 d = args.shared_data
 tokenizer = load_tokenizer(str(d / "bert-base-uncased"))
-paragraphs = load_paragraphs(str(d / "wikitext2/paragraphs.jsonl.gz"), where={"split": "train"}, normalize_wikitext=True)
+paragraphs = load_paragraphs(
+    str(d / "wikitext2/paragraphs.jsonl.gz"), where={"split": "train"}, normalize_wikitext=True
+)
 tasks = {
     "AG News": load_task("ag_news", data_files={"train": str(d / "ag_news/train_partial.jsonl.gz"),
                                                 "test": str(d / "ag_news/test.jsonl.gz")}, seed=args.seed),
@@ -37,7 +39,9 @@ tasks = {
 }
 task_counts = {name: count_tokens(tokenize(task, tokenizer), tokenizer) for name, task in tasks.items()}
 
-header = " | ".join(f"T_M {name} (T_C {int((c > 0).sum()):,}) | cov_{args.min_count} {name}" for name, c in task_counts.items())
+header = " | ".join(
+    f"T_M {name} (T_C {int((c > 0).sum()):,}) | cov_{args.min_count} {name}" for name, c in task_counts.items()
+)
 print(f"| W_s | T_W | {header} |")
 print("|" + " --- |" * (2 + 2 * len(tasks)))
 for w_s in args.w_s:
