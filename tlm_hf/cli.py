@@ -188,7 +188,45 @@ def _run_subset(args):
     )
 
 
-_SUBCOMMANDS = [_add_convert_reference, _add_stats, _add_subset]
+# --- publish -----------------------------------------------------------------------------------
+
+
+def _add_publish(sub):
+    p = sub.add_parser(
+        "publish",
+        help="Export a run folder for the Hub with its model card, prove it loads without tlm_hf, and upload it.",
+    )
+    p.add_argument("run_dir", help="output folder of train/pretrain.py, train/finetune.py or train/committee.py")
+    p.add_argument("--repo-id", required=True, help="Hub repository, ORG/NAME")
+    p.add_argument("--private", action="store_true", help="create the repository as private")
+    p.add_argument("--revision", help="branch to upload to (created if missing)")
+    p.add_argument("--dry-run", action="store_true", help="export and verify, but make no network call")
+    p.add_argument("--export-dir", help="where to assemble the Hub folder (default RUN_DIR/hub_export)")
+    p.add_argument("--scratch-run", help="for a classifier: its from-scratch twin, to report the gap on the card")
+    p.set_defaults(run=_run_publish)
+
+
+def _run_publish(args):
+    from .publish import PublishError, publish
+
+    try:
+        report = publish(
+            args.run_dir, args.repo_id, export_dir=args.export_dir, private=args.private, revision=args.revision,
+            dry_run=args.dry_run, scratch_run=args.scratch_run,
+        )
+    except PublishError as err:
+        raise UserError(str(err)) from err
+    print(f"exported to {report['export_dir']}:")
+    for name, size in report["files"]:
+        print(f"  {name:<40} {size:>14,} bytes")
+    print(f"verified without tlm_hf: {report['verified']['class']}, logits {report['verified']['logits_shape']}")
+    if args.dry_run:
+        print(f"dry run: nothing uploaded; would upload these files to {args.repo_id}")
+    else:
+        print(f"uploaded: {report['url']}")
+
+
+_SUBCOMMANDS = [_add_convert_reference, _add_stats, _add_subset, _add_publish]
 
 
 def main(argv=None) -> int:

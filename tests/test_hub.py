@@ -1,0 +1,144 @@
+"""Model cards and `tlm publish`: cards read back intact, exports load without tlm_hf, no surprise network."""
+
+import json
+
+import pytest
+from huggingface_hub import ModelCard
+from transformers import BertTokenizer
+
+from tlm_hf import ConvBertConfig, ConvBertForMaskedLM, ConvBertForSequenceClassification
+from tlm_hf.cli import main as tlm_main
+from tlm_hf.model_card import build_model_card, run_kind, write_model_card
+from tlm_hf.publish import publish
+
+WORDS = ["the", "team", "won", "a", "game", "market", "fell", "on", "news", "short", "sentence", "to", "check"]
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", *WORDS]
+LABELS = {0: "World", 1: "Sports", 2: "Business", 3: "Sci/Tech"}
+
+
+def tiny_config(**overrides):
+    return ConvBertConfig(
+        vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+        num_conv_layers=1, conv_channels=2, conv_kernel_size=3, pad_token_id=0, cls_token_id=2, sep_token_id=3,
+        mask_token_id=4, **overrides,
+    )
+
+
+def save_run(folder, model, **json_files):
+    """A run folder as train/pretrain.py and train/finetune.py leave it."""
+    model.save_pretrained(folder)
+    BertTokenizer(vocab={token: i for i, token in enumerate(VOCAB)}).save_pretrained(folder)
+    for name, content in json_files.items():
+        (folder / f"{name}.json").write_text(json.dumps(content))
+    (folder / "checkpoints" / "checkpoint-1").mkdir(parents=True)
+    (folder / "trainer_state.json").write_text("{}")
+    return folder
+
+
+STATS = dict(corpus="../shared/data/wikitext2/paragraphs.jsonl.gz", subset="random", W_s=2000, T_W=9876, seed=42)
+RUN_CONFIG = dict(model=dict(preset="bert-1-h24"), training=dict(learning_rate=5e-5, num_train_epochs=50,
+                  per_device_train_batch_size=32, weight_decay=0.01, seed=1), data=dict(tokenizer="bert-base-uncased"))
+
+
+@pytest.fixture
+def pretrained_run(tmp_path):
+    return save_run(tmp_path / "pretrain", ConvBertForMaskedLM(tiny_config()), pretraining_stats=STATS,
+                    run_config=RUN_CONFIG)
+
+
+@pytest.fixture
+def classifier_runs(tmp_path, pretrained_run):
+    def results(arm, accuracy):
+        return dict(task="ag_news", arm=arm, pretrained_from=str(pretrained_run) if arm == "pretrained" else None,
+                    seed=1, accuracy_final=accuracy, accuracy_best=accuracy + 0.01, best_epoch=3,
+                    accuracy_per_epoch=[0.5, accuracy + 0.01, accuracy], train_size=4000, test_size=4000, num_labels=4)
+
+    config = dict(id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
+    pretrained = save_run(tmp_path / "clf", ConvBertForSequenceClassification(tiny_config(**config)),
+                          results=results("pretrained", 0.875), run_config=RUN_CONFIG)
+    scratch = save_run(tmp_path / "scratch", ConvBertForSequenceClassification(tiny_config(**config)),
+                       results=results("scratch", 0.85), run_config=RUN_CONFIG)
+    return pretrained, scratch
+
+
+def test_run_kind_follows_the_saved_architecture(pretrained_run, classifier_runs):
+    assert run_kind(pretrained_run) == "pretrained"
+    assert run_kind(classifier_runs[0]) == "classifier"
+
+
+def test_pretrained_card_reads_back_with_its_metadata(pretrained_run):
+    path = write_model_card(pretrained_run, repo_id="tlm/bert-1-ws2000")
+    card = ModelCard.load(path)
+    assert card.data.pipeline_tag == "fill-mask" and card.data.library_name == "transformers"
+    assert card.data.license == "apache-2.0" and card.data.datasets == ["Salesforce/wikitext"]
+    assert "tiny-language-models" in card.data.tags
+    assert "| 2,000 | 9,876 | 42 |" in card.text  # W_s and T_W
+    assert 'from_pretrained("tlm/bert-1-ws2000", trust_remote_code=True)' in card.text
+    assert "| learning_rate | 5e-05 |" in card.text and "Gross" in card.text
+
+
+def test_classifier_card_reports_accuracy_scratch_arm_and_gap_as_eval_results(classifier_runs):
+    pretrained, scratch = classifier_runs
+    card = build_model_card(pretrained, repo_id="tlm/clf", scratch_run=scratch)
+    card.save(pretrained / "README.md")
+    loaded = ModelCard.load(pretrained / "README.md")
+    results = {(r.metric_type, r.metric_name): r.metric_value for r in loaded.data.eval_results}
+    assert results[("accuracy", "Accuracy")] == 0.875
+    assert results[("accuracy", "Accuracy without pre-training (same architecture)")] == 0.85
+    assert results[("accuracy_gap", "Gap (pre-trained - scratch)")] == pytest.approx(0.025)
+    assert {r.dataset_type for r in loaded.data.eval_results} == {"fancyzhx/ag_news"}
+    assert loaded.data.pipeline_tag == "text-classification"
+    assert "| 2,000 | 9,876 |" in loaded.text  # pre-training data found through pretrained_from
+    assert "+0.0250" in loaded.text
+
+
+def test_dry_run_exports_a_folder_that_loads_without_tlm_hf_and_makes_no_network_call(
+    classifier_runs, tmp_path, monkeypatch
+):
+    def no_network(*args, **kwargs):
+        raise AssertionError("a dry run must not touch the network")
+
+    monkeypatch.setattr("huggingface_hub.HfApi.create_repo", no_network)
+    monkeypatch.setattr("huggingface_hub.HfApi.upload_folder", no_network)
+    monkeypatch.setattr("tlm_hf.publish.upload", no_network)
+    report = publish(classifier_runs[0], "tlm/clf", export_dir=tmp_path / "export", dry_run=True,
+                     scratch_run=classifier_runs[1])
+    names = {name for name, _ in report["files"]}
+    assert {"config.json", "model.safetensors", "modeling_conv_bert.py", "configuration_conv_bert.py",
+            "tokenizer.json", "README.md", "results.json"} <= names
+    assert "trainer_state.json" not in names and not (tmp_path / "export" / "checkpoints").exists()
+    assert report["verified"]["class"] == "ConvBertForSequenceClassification"
+    assert report["verified"]["pipeline"][0]["label"] in LABELS.values()
+    assert "url" not in report
+
+
+def test_publish_dry_run_command_prints_the_files_and_the_verification(pretrained_run, tmp_path, capsys):
+    code = tlm_main(["publish", str(pretrained_run), "--repo-id", "tlm/mlm", "--dry-run",
+                     "--export-dir", str(tmp_path / "export")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "model.safetensors" in out and "verified without tlm_hf: ConvBertForMaskedLM" in out
+    assert "nothing uploaded" in out
+
+
+def test_publish_without_a_token_fails_in_one_line_after_exporting(pretrained_run, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr("tlm_hf.publish.get_token", lambda: None)
+    code = tlm_main(["publish", str(pretrained_run), "--repo-id", "tlm/mlm", "--export-dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "No Hugging Face token" in err and str(tmp_path / "out") in err and "Traceback" not in err
+    assert (tmp_path / "out" / "model.safetensors").exists() and (tmp_path / "out" / "README.md").exists()
+
+
+def test_publish_offline_fails_early_and_keeps_the_export(pretrained_run, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code = tlm_main(["publish", str(pretrained_run), "--repo-id", "tlm/mlm", "--export-dir", str(tmp_path / "out")])
+    assert code == 2 and "HF_HUB_OFFLINE" in capsys.readouterr().err
+    assert (tmp_path / "out" / "config.json").exists()
+
+
+def test_publish_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
+    assert tlm_main(["publish", str(tmp_path), "--repo-id", "tlm/x", "--dry-run"]) == 2
+    assert "No config.json" in capsys.readouterr().err

@@ -1,0 +1,216 @@
+"""Model cards for the three kinds of run folder: a pre-trained TLM, a fine-tuned classifier, a committee.
+
+Cards are rendered from the templates in `model_cards/` (installed as `tlm_hf.model_cards`) with
+`huggingface_hub.ModelCard.from_template`, filled only from what the runs already wrote:
+`config.json`, `run_config.json`, `pretraining_stats.json` (W_s, T_W, T_C, T_M) and `results.json`.
+"""
+
+import json
+import os
+from importlib.resources import files
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification
+
+from .tasks import TASKS
+
+CITATION = """```bibtex
+@article{gross2025tiny,
+  title  = {Tiny Language Models},
+  author = {Gross, Ronit D. and Tzach, Yarden and Halevi, Tal and Koresh, Ella and Kanter, Ido},
+  year   = {2025},
+  note   = {Code: https://github.com/Rg32601/Tiny-Language-Models}
+}
+```"""
+
+# Hub ids of the corpora a run may name by a local path (the mirrored data).
+_KNOWN_CORPORA = {"wikitext2": "Salesforce/wikitext", "wikipedia": "wikimedia/wikipedia"}
+_HYPERPARAMETERS = (
+    "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+    "weight_decay", "lr_scheduler_type", "warmup_steps", "warmup_ratio", "mlm_probability", "max_length", "seed",
+    "bf16", "fp16",
+)
+_EXAMPLE_TEXT = "The team won the championship after a late goal in the final."
+
+
+def read_json(path: Path) -> dict | list | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def run_kind(run_dir: str | Path) -> str:
+    """'pretrained', 'classifier' or 'committee', from the saved model's architecture."""
+    config = read_json(Path(run_dir) / "config.json")
+    if config is None:
+        raise FileNotFoundError(f"No config.json in {run_dir}: pass the output folder of a training run.")
+    architectures = config.get("architectures") or []
+    if any("Committee" in name for name in architectures):
+        return "committee"
+    if any(name.endswith("ForSequenceClassification") for name in architectures):
+        return "classifier"
+    if any(name.endswith("ForMaskedLM") for name in architectures):
+        return "pretrained"
+    raise ValueError(f"{run_dir}/config.json names architectures {architectures}: not a tlm-hf model folder.")
+
+
+def describe_architecture(config) -> dict:
+    """The paper's way of naming a model: BERT-<blocks>, plus its convolutional layers (CLs)."""
+    conv = "none"
+    if getattr(config, "num_conv_layers", 0):
+        kernel = "x".join(str(k) for k in config.conv_kernel_size)
+        conv = f"{config.num_conv_layers} (d = {config.conv_channels}, kernel {kernel})"
+    summary = f"BERT-{config.num_hidden_layers}, {config.num_attention_heads} heads"
+    if conv != "none":
+        summary += f", {config.num_conv_layers} CLs d{config.conv_channels} k{kernel}"
+    return dict(
+        summary=summary, conv=conv, num_hidden_layers=config.num_hidden_layers,
+        num_attention_heads=config.num_attention_heads, hidden_size=config.hidden_size,
+        vocab_size=config.vocab_size, max_position_embeddings=config.max_position_embeddings,
+    )
+
+
+def _flatten(settings: dict) -> dict:
+    flat = {}
+    for key, value in settings.items():
+        flat.update(_flatten(value) if isinstance(value, dict) else {key: value})
+    return flat
+
+
+def _hyperparameters_table(run_config: dict | None) -> str:
+    settings = _flatten(run_config or {})
+    rows = [f"| {key} | {settings[key]} |" for key in _HYPERPARAMETERS if settings.get(key) not in (None, False)]
+    if not rows:
+        return "The run recorded no hyper-parameters."
+    return "\n".join(["| hyper-parameter | value |", "| --- | --- |", *rows])
+
+
+def _corpus_dataset_id(corpus: str | None) -> str | None:
+    if not corpus:
+        return None
+    for marker, hub_id in _KNOWN_CORPORA.items():
+        if marker in corpus.lower():
+            return hub_id
+    return None if os.path.exists(corpus) else corpus
+
+
+def _pretraining(stats: dict | None) -> dict | None:
+    if stats is None:
+        return None
+    return dict(
+        corpus=stats.get("corpus", "unknown"), subset=stats.get("subset", "random"), W_s=stats["W_s"],
+        T_W=stats.get("T_W"), T_C=stats.get("T_C"), T_M=stats.get("T_M"), task=stats.get("task"),
+        seed=stats.get("seed", "n/a"),
+    )
+
+
+def _tokenizer_name(run_config: dict | None) -> str:
+    name = _flatten(run_config or {}).get("tokenizer") or "bert-base-uncased"
+    return Path(name).name if os.path.exists(name) else name
+
+
+def _task_dataset_id(task: str) -> str:
+    return TASKS[task].hub_id if task in TASKS else task
+
+
+def _classification_results(task: str, results: list[tuple[str, str, float]]) -> list[EvalResult]:
+    return [
+        EvalResult(
+            task_type="text-classification", dataset_type=_task_dataset_id(task), dataset_name=task,
+            dataset_split="test", metric_type=metric_type, metric_name=metric_name, metric_value=value,
+        )
+        for metric_type, metric_name, value in results
+    ]
+
+
+def _pretrained_context(run_dir: Path, model, run_config) -> tuple[dict, ModelCardData]:
+    stats = read_json(run_dir / "pretraining_stats.json")
+    if stats is None:
+        raise FileNotFoundError(f"No pretraining_stats.json in {run_dir}: was it written by train/pretrain.py?")
+    pretraining = _pretraining(stats)
+    dataset = _corpus_dataset_id(pretraining["corpus"])
+    data = dict(pipeline_tag="fill-mask", datasets=[dataset] if dataset else None)
+    return dict(pretraining=pretraining), data
+
+
+def _classifier_context(run_dir: Path, model, run_config, scratch_run) -> tuple[dict, dict]:
+    results = read_json(run_dir / "results.json")
+    if results is None:
+        raise FileNotFoundError(f"No results.json in {run_dir}: was it written by train/finetune.py?")
+    scratch = read_json(Path(scratch_run) / "results.json") if scratch_run else None
+    if scratch_run and scratch is None:
+        raise FileNotFoundError(f"No results.json in the scratch run {scratch_run}.")
+    pretrained_from = results.get("pretrained_from")
+    stats = read_json(run_dir / "pretraining_stats.json")
+    if stats is None and pretrained_from:
+        stats = read_json(Path(pretrained_from) / "pretraining_stats.json")
+    metrics = [("accuracy", "Accuracy", results["accuracy_final"])]
+    if scratch is not None:
+        metrics += [
+            ("accuracy", "Accuracy without pre-training (same architecture)", scratch["accuracy_final"]),
+            ("accuracy_gap", "Gap (pre-trained - scratch)", round(results["accuracy_final"] - scratch["accuracy_final"], 6)),
+        ]
+    task = results["task"]
+    data = dict(
+        pipeline_tag="text-classification", datasets=[_task_dataset_id(task)],
+        eval_results=_classification_results(task, metrics),
+    )
+    context = dict(finetuning=results, scratch=scratch, pretraining=_pretraining(stats))
+    return context, data
+
+
+def _committee_context(run_dir: Path, model, run_config) -> tuple[dict, dict]:
+    results = read_json(run_dir / "results.json") or {}
+    member_accuracy = results.get("member_accuracies") or [None] * len(model.members)
+    members = [
+        dict(describe_architecture(member.config), parameters=member.num_parameters(), accuracy=accuracy)
+        for member, accuracy in zip(model.members, member_accuracy)
+    ]
+    task = results.get("task", "text-classification")
+    committee = dict(
+        task=task, accuracy=results.get("committee_accuracy"), reference_accuracy=results.get("reference_accuracy")
+    )
+    data = dict(pipeline_tag="text-classification", datasets=[_task_dataset_id(task)] if task in TASKS else None)
+    if committee["accuracy"] is not None:
+        data["eval_results"] = _classification_results(task, [("accuracy", "Accuracy", committee["accuracy"])])
+    pipelines = getattr(model.config, "custom_pipelines", None) or {}
+    return dict(members=members, committee=committee, pipeline_task=next(iter(pipelines), None)), data
+
+
+def build_model_card(
+    run_dir: str | Path, *, repo_id: str | None = None, scratch_run: str | Path | None = None,
+    license: str = "apache-2.0",
+) -> ModelCard:
+    """The card of a run folder. `scratch_run`: the from-scratch twin of a classifier, for the gap."""
+    run_dir = Path(run_dir)
+    kind = run_kind(run_dir)
+    repo_id = repo_id or run_dir.resolve().name
+    auto_class = AutoModelForMaskedLM if kind == "pretrained" else AutoModelForSequenceClassification
+    model = auto_class.from_pretrained(run_dir)
+    run_config = read_json(run_dir / "run_config.json")
+    if kind == "pretrained":
+        context, data = _pretrained_context(run_dir, model, run_config)
+    elif kind == "classifier":
+        context, data = _classifier_context(run_dir, model, run_config, scratch_run)
+    else:
+        context, data = _committee_context(run_dir, model, run_config)
+    card_data = ModelCardData(
+        model_name=repo_id.split("/")[-1], license=license, library_name="transformers",
+        tags=["tiny-language-models", "tlm-hf", "bert", "custom_code", kind], **data,
+    )
+    if kind != "committee":
+        context["architecture"] = dict(describe_architecture(model.config), parameters=model.num_parameters())
+    template = files("tlm_hf.model_cards").joinpath(f"{kind}.md")
+    return ModelCard.from_template(
+        card_data, template_str=template.read_text(), model_name=card_data.model_name, repo_id=repo_id,
+        tokenizer=_tokenizer_name(run_config), hyperparameters=_hyperparameters_table(run_config),
+        citation=CITATION, example_text=_EXAMPLE_TEXT, **context,
+    )
+
+
+def write_model_card(run_dir: str | Path, **kwargs) -> Path:
+    """Render the card into `run_dir/README.md` (atomically), where the Hub looks for it."""
+    path = Path(run_dir) / "README.md"
+    tmp = path.with_suffix(".md.tmp")
+    build_model_card(run_dir, **kwargs).save(tmp)
+    os.replace(tmp, path)
+    return path

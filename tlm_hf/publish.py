@@ -1,0 +1,118 @@
+"""Publish a run folder to the Hub: export a Hub-ready folder, prove it loads, then upload.
+
+The proof runs in a fresh Python process in which `import tlm_hf` fails, exactly as for a Hub user
+without our package: the folder must carry its model code (`auto_map` + `.py` files).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from huggingface_hub import HfApi, get_token
+
+from .model_card import run_kind, write_model_card
+
+# Top-level files of a run folder that belong on the Hub; checkpoints and optimiser state do not.
+_EXPORTED_SUFFIXES = (".safetensors", ".py", ".txt", ".json", ".md", ".model")
+_NOT_EXPORTED = {"trainer_state.json", "training_args.bin", "all_results.json", "train_results.json"}
+
+# Run by `verify_export` with the folder and the run kind as arguments.
+VERIFY_SCRIPT = """
+import json, sys
+
+class RefuseTlmHf:  # as on a machine where tlm_hf is not installed
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "tlm_hf":
+            raise ImportError("tlm_hf is not importable in this check")
+
+sys.meta_path.insert(0, RefuseTlmHf())
+import torch
+from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+folder, kind = sys.argv[1], sys.argv[2]
+auto_class = AutoModelForMaskedLM if kind == "pretrained" else AutoModelForSequenceClassification
+model = auto_class.from_pretrained(folder, trust_remote_code=True).eval()
+tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)  # reads config.json too
+inputs = tokenizer(["A short sentence to check the model."], return_tensors="pt", truncation=True,
+                   max_length=model.config.max_position_embeddings if hasattr(model.config, "max_position_embeddings") else 128)
+with torch.no_grad():
+    logits = model(**inputs).logits
+assert torch.isfinite(logits).all(), "the forward pass gave non-finite logits"
+report = {"class": type(model).__name__, "logits_shape": list(logits.shape)}
+if kind != "pretrained":
+    report["pipeline"] = pipeline("text-classification", model=model, tokenizer=tokenizer)("A short sentence.")
+for task in (getattr(model.config, "custom_pipelines", None) or {}):
+    report[task] = pipeline(task, model=folder, trust_remote_code=True)("A short sentence.")
+assert "tlm_hf" not in sys.modules
+print(json.dumps(report, default=str))
+"""
+
+
+class PublishError(Exception):
+    """A publishing step failed; the message says why and where the exported folder is."""
+
+
+def export_run(run_dir: str | Path, export_dir: str | Path, *, repo_id: str, scratch_run=None) -> list[Path]:
+    """Copy what belongs on the Hub into `export_dir` and render its model card there."""
+    run_dir, export_dir = Path(run_dir), Path(export_dir)
+    if export_dir.resolve() == run_dir.resolve():
+        raise ValueError("--export-dir must differ from the run folder.")
+    if export_dir.exists():
+        shutil.rmtree(export_dir)
+    export_dir.mkdir(parents=True)
+    for path in sorted(run_dir.iterdir()):
+        if path.is_file() and path.suffix in _EXPORTED_SUFFIXES and path.name not in _NOT_EXPORTED:
+            shutil.copy2(path, export_dir / path.name)
+    write_model_card(export_dir, repo_id=repo_id, scratch_run=scratch_run)
+    return sorted(export_dir.iterdir())
+
+
+def verify_export(export_dir: str | Path) -> dict:
+    """Load the folder through the Auto classes (and pipelines) where tlm_hf is not importable."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", VERIFY_SCRIPT, str(export_dir), run_kind(export_dir)],
+        capture_output=True, text=True, env=env, cwd=export_dir, timeout=600, stdin=subprocess.DEVNULL,
+    )
+    if result.returncode != 0:
+        last_line = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise PublishError(f"{export_dir} does not load without tlm_hf: {last_line}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def upload(export_dir: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None) -> str:
+    """Create the repo (and branch) and upload the folder. Fails early, in one line, without token or network."""
+    where = f"the exported folder is kept at {export_dir}"
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on"):
+        raise PublishError(f"HF_HUB_OFFLINE is set, so nothing can be uploaded; unset it on a machine with network ({where}).")
+    token = get_token()
+    if token is None:
+        raise PublishError(f"No Hugging Face token: set HF_TOKEN or run `hf auth login`, then publish again ({where}).")
+    api = HfApi(token=token)
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        if revision:
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        commit = api.upload_folder(
+            repo_id=repo_id, folder_path=export_dir, revision=revision, commit_message="Upload with tlm publish"
+        )
+    except Exception as err:  # HTTP errors, connection and DNS failures of whichever client the Hub library uses
+        raise PublishError(f"Upload to {repo_id} failed: {err} ({where}).") from err
+    return commit.commit_url
+
+
+def publish(
+    run_dir: str | Path, repo_id: str, *, export_dir: str | Path | None = None, private: bool = False,
+    revision: str | None = None, dry_run: bool = False, scratch_run=None,
+) -> dict:
+    """Export, verify, then (unless `dry_run`) upload. Returns what was done, for the CLI to print."""
+    export_dir = Path(export_dir) if export_dir else Path(run_dir) / "hub_export"
+    files = export_run(run_dir, export_dir, repo_id=repo_id, scratch_run=scratch_run)
+    report = dict(export_dir=str(export_dir), files=[(f.name, f.stat().st_size) for f in files])
+    report["verified"] = verify_export(export_dir)
+    if not dry_run:
+        report["url"] = upload(export_dir, repo_id, private=private, revision=revision)
+    return report
