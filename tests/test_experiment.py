@@ -1,0 +1,94 @@
+"""train/experiment.py end to end on tiny data, the results table, and every shipped config."""
+
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from training_helpers import REPO, tiny_files
+
+from tlm_hf.experiments import ExperimentSettings, broadcast_rows, markdown_table, table_row
+from tlm_hf.settings import CorpusSettings, ModelSettings, SettingsError, TaskSettings, parse_settings
+
+EXPERIMENT_TYPES = (ExperimentSettings, CorpusSettings, TaskSettings, ModelSettings)
+
+
+def run_experiment(config: Path, out: Path, *extra, capsys, monkeypatch) -> str:
+    """train/experiment.py in this process (its runs still start their own); returns what it printed."""
+    monkeypatch.chdir(REPO)  # the shipped configs name ../shared/data relative to the repository
+    monkeypatch.setattr(sys, "argv", ["experiment.py", "--config", str(config), "--output-dir", str(out), *extra])
+    capsys.readouterr()
+    try:
+        runpy.run_path(str(REPO / "train" / "experiment.py"), run_name="__main__")
+    except SystemExit as exit:
+        assert exit.code in (None, 0), exit.code
+    return capsys.readouterr().out
+
+
+def test_tiny_experiment_writes_the_table_and_reuses_every_run_on_a_second_run(tmp_path, capsys, monkeypatch):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({
+        **tiny_files(tmp_path), "w_s": [24], "seeds": [0], "pretrain_epochs": 1, "finetune_epochs": 2,
+        "batch_size": 16, "learning_rate": [1e-3], "scratch_learning_rate": 1e-3,
+    }))
+    out = tmp_path / "run"
+    run = lambda *extra: run_experiment(config, out, *extra, capsys=capsys, monkeypatch=monkeypatch)  # noqa: E731
+    first = run()
+    assert first.count("[run]") == 3 and "[cached]" not in first  # pre-training, both arms
+
+    rows = json.loads((out / "results.json").read_text())
+    assert [row["W_s"] for row in rows] == [24]
+    row = rows[0]
+    assert row["seeds"] == [0]
+    assert row["gap"] == pytest.approx(row["acc_pretrained_mean"] - row["acc_scratch_mean"])
+    assert 0 < row["T_W"] <= 24 and row["T_M"] >= 0
+    assert "| random | 24 |" in (out / "results.md").read_text()
+    assert (out / "results.csv").read_text().startswith("subset,W_s,T_W")
+    assert (out / "results.png").read_bytes()[:4] == b"\x89PNG"
+    pretrain_dirs = sorted((out / "pretrain").iterdir())
+    for folder in pretrain_dirs:
+        for name in ("config.json", "model.safetensors", "modeling_conv_bert.py", "tokenizer.json",
+                     "pretraining_stats.json", "run_config.json", "settings.yaml"):
+            assert (folder / name).exists(), name
+    results = [json.loads(p.read_text()) for p in sorted(out.glob("finetune/*/results.json"))]
+    assert sorted(r["arm"] for r in results) == ["pretrained", "scratch"]
+    mtimes = {p: p.stat().st_mtime_ns for p in out.glob("*/*/model.safetensors")}
+
+    second = run()
+    assert second.count("[cached]") == 3 and "[run]" not in second
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/*/model.safetensors")} == mtimes
+    assert json.loads((out / "results.json").read_text()) == rows
+
+    # a second W_s and seed: the finished runs are reused, the scratch arm of seed 1 serves both rows
+    plan = run("--w_s", "24", "48", "--seeds", "0", "1", "--dry_run")
+    assert plan.count("[cached]") == 3 and plan.count("[would run]") == 5
+
+
+@pytest.mark.parametrize("config", sorted((REPO / "train" / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_parses_and_plans_its_runs(config, tmp_path, capsys, monkeypatch):
+    exp, corpus, task, model = parse_settings(EXPERIMENT_TYPES, ["--config", str(config), "--output-dir", str(tmp_path)])
+    rows = broadcast_rows(exp)
+    assert rows and task.task and len(exp.seeds) >= 2
+    plan = run_experiment(config, tmp_path / "plan", "--dry_run", capsys=capsys, monkeypatch=monkeypatch)
+    assert plan.count("[would run]") == len(exp.seeds) * (len(rows) + 1) + len(rows)
+
+
+def test_rows_must_match_the_number_of_w_s_values():
+    exp = ExperimentSettings(w_s=["2000", "5000", "10000"], learning_rate=[5e-5, 7e-5])
+    with pytest.raises(SettingsError, match="learning_rate has 2 values for 3 rows"):
+        broadcast_rows(exp)
+
+
+def test_table_row_averages_seeds_and_gap_is_difference_of_means():
+    stats = {"W_s": 5000, "T_W": 22137, "T_C": 17072, "T_M": 1470}
+    pretrained = [{"seed": s, "accuracy_final": a, "accuracy_best": a} for s, a in [(1, 0.86), (0, 0.88)]]
+    scratch = [{"seed": s, "accuracy_final": a, "accuracy_best": a} for s, a in [(0, 0.84), (1, 0.84)]]
+    row = table_row("random", stats, pretrained, scratch)
+    assert row["acc_pretrained_mean"] == pytest.approx(0.87)
+    assert row["acc_pretrained_std"] == pytest.approx(0.0141421, rel=1e-4)
+    assert row["acc_scratch_std"] == 0
+    assert row["gap"] == pytest.approx(0.03)
+    assert row["seeds"] == [0, 1]
+    assert "| random | 5,000 | 22,137 | 1,470 | 0.870 ± 0.014 | 0.840 ± 0.000 | +0.030 |" in markdown_table([row])

@@ -1,0 +1,71 @@
+"""Fine-tune a ConvBert classifier on a task, from a pre-trained folder or from scratch, with the paper's recipe.
+
+    python train/finetune.py --pretrained runs/pretrain-5k --task ag_news \
+        --task_data train=../shared/data/ag_news/train_partial.jsonl.gz,test=../shared/data/ag_news/test.jsonl.gz \
+        --learning_rate 5e-5 --weight_decay 1e-2 --seed 0 --output_dir runs/ft-5k-seed0
+    python train/finetune.py --scratch --preset bert-6 --task ag_news ... --output_dir runs/ft-scratch-seed0
+
+"Without pre-training" is the same architecture randomly initialised (--scratch; with --pretrained the
+architecture and tokenizer are read from that folder). Test accuracy is measured after every epoch;
+--output_dir receives the classifier and tokenizer, results.json (final and best-epoch accuracy) and
+run_config.json.
+"""
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from transformers import TrainingArguments, set_seed
+
+from tlm_hf import ConvBertConfig
+from tlm_hf.finetuning import PAPER_FINETUNING, build_classifier, fine_tune
+from tlm_hf.settings import ModelSettings, SettingsError, TaskSettings, claim_run_dir, parse_settings, run_config, write_json
+from tlm_hf.token_stats import load_tokenizer
+
+
+@dataclass
+class FinetuneSettings:
+    pretrained: str | None = None  # folder written by train/pretrain.py
+    scratch: bool = False  # random initialisation: the "without pre-training" arm
+
+
+# -- settings: the paper's recipe, then the YAML file (--config), then the command line --------------------
+try:
+    settings, task, model_settings, args = parse_settings(
+        (FinetuneSettings, TaskSettings, ModelSettings, TrainingArguments),
+        defaults=PAPER_FINETUNING, required=("output_dir",),
+    )
+    if settings.pretrained is None and not settings.scratch:
+        raise SettingsError("nothing to fine-tune; give --pretrained FOLDER, or --scratch for a random initialisation")
+    set_seed(args.seed)
+    tokenizer = load_tokenizer(model_settings.tokenizer or settings.pretrained or "bert-base-uncased")
+    task_data = task.load()
+    if settings.scratch:  # the same architecture as the pre-trained folder (or the preset), random weights
+        config = ConvBertConfig.from_pretrained(settings.pretrained) if settings.pretrained else model_settings.config(tokenizer)
+        model = build_classifier(task_data, tokenizer, config=config)
+    else:
+        model = build_classifier(task_data, tokenizer, pretrained=settings.pretrained)
+    run_dir = Path(args.output_dir)
+    claim_run_dir(run_dir, run_config((settings, task, model_settings), args), write=args.should_save)
+except (SettingsError, ValueError, FileNotFoundError) as err:
+    sys.exit(f"finetune.py: error: {err}")
+
+# -- training: test accuracy after every epoch ------------------------------------------------------------
+args.output_dir = str(run_dir / "checkpoints")
+trainer, summary = fine_tune(model, tokenizer, task_data, args, max_length=model_settings.max_length)
+
+# -- save: classifier + tokenizer, then results.json (written last: its presence marks a finished run) -----
+trainer.save_model(str(run_dir))
+if trainer.is_world_process_zero():
+    write_json(run_dir / "results.json", {
+        "task": task.task, "arm": "scratch" if settings.scratch else "pretrained",
+        "pretrained_from": None if settings.scratch else settings.pretrained, "seed": args.seed, **summary,
+        "train_size": len(task_data["train"]), "test_size": len(task_data["test"]),
+        "num_labels": model.config.num_labels, "learning_rate": args.learning_rate,
+        "weight_decay": args.weight_decay, "num_train_epochs": args.num_train_epochs,
+        "batch_size": args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size,
+        "architecture": {k: getattr(model.config, k) for k in (
+            "hidden_size", "num_hidden_layers", "num_attention_heads", "num_conv_layers", "vocab_size")},
+    })
+    print(f"test accuracy: final {summary['accuracy_final']:.4f}, best {summary['accuracy_best']:.4f} "
+          f"(epoch {summary['best_epoch']})")
