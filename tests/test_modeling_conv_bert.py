@@ -1,12 +1,9 @@
 """ConvBert model family: equivalences, round trips, Auto classes, remote code, reference import."""
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
+from remote_code import run_without_tlm_hf
 import torch
 from torch import nn
 from transformers import (
@@ -292,25 +289,17 @@ def test_too_long_input_is_refused_with_the_fix():
         model(torch.ones(1, 40, dtype=torch.long))
 
 
-REMOTE_LOAD = textwrap.dedent(
-    """
-    import sys, torch
+REMOTE_LOAD = """
+from transformers import AutoModelForMaskedLM
+import torch
 
-    class RefuseTlmHf:  # make `import tlm_hf` fail, as on a machine without the package
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] == "tlm_hf":
-                raise ImportError("tlm_hf is not installed here")
-
-    sys.meta_path.insert(0, RefuseTlmHf())
-    from transformers import AutoModelForMaskedLM
-    folder, expected = sys.argv[1], torch.load(sys.argv[2])
-    model = AutoModelForMaskedLM.from_pretrained(folder, trust_remote_code=True).eval()
-    assert "tlm_hf" not in sys.modules
-    logits = model(expected["input_ids"], expected["attention_mask"]).logits
-    torch.testing.assert_close(logits, expected["logits"], rtol=0, atol=0)
-    print(type(model).__module__)
-    """
-)
+folder, expected = sys.argv[1], torch.load(sys.argv[2])
+model = AutoModelForMaskedLM.from_pretrained(folder, trust_remote_code=True).eval()
+assert "tlm_hf" not in sys.modules
+logits = model(expected["input_ids"], expected["attention_mask"]).logits
+torch.testing.assert_close(logits, expected["logits"], rtol=0, atol=0)
+print(type(model).__module__)
+"""
 
 
 def test_saved_folder_loads_with_remote_code_where_tlm_hf_cannot_be_imported(tmp_path):
@@ -319,11 +308,7 @@ def test_saved_folder_loads_with_remote_code_where_tlm_hf_cannot_be_imported(tmp
     model.save_pretrained(tmp_path / "model")
     expected = dict(input_ids=input_ids, attention_mask=attention_mask, logits=model(input_ids, attention_mask).logits)
     torch.save(expected, tmp_path / "expected.pt")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
-    result = subprocess.run(
-        [sys.executable, "-c", REMOTE_LOAD, str(tmp_path / "model"), str(tmp_path / "expected.pt")],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
-    )
+    result = run_without_tlm_hf(REMOTE_LOAD, tmp_path / "model", tmp_path / "expected.pt", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "transformers_modules" in result.stdout
 
