@@ -29,6 +29,31 @@ PRESETS = {
         hidden_size=768, num_hidden_layers=1, num_attention_heads=12, intermediate_size=3072,
         num_conv_layers=3, conv_channels=32, conv_kernel_size=[3, 3],
     ),
+    # Table 9 (AG News, trained without pre-training): two plain BERT-1 and one with a single CL.
+    "bert-1-h12": dict(hidden_size=768, num_hidden_layers=1, num_attention_heads=12, intermediate_size=3072),
+    "bert-1-cl1-d64-k3x3-h12": dict(
+        hidden_size=768, num_hidden_layers=1, num_attention_heads=12, intermediate_size=3072,
+        num_conv_layers=1, conv_channels=64, conv_kernel_size=[3, 3],
+    ),
+    # Not in the paper: Table 8's five shapes with a third of the heads and an eighth of the channels, for
+    # committees that are fast on a CPU, where 64-channel CLs over the 128 x hidden plane dominate latency.
+    "bert-1-cl2-d8-k3x3-h3": dict(
+        hidden_size=192, num_hidden_layers=1, num_attention_heads=3, intermediate_size=768,
+        num_conv_layers=2, conv_channels=8, conv_kernel_size=[3, 3],
+    ),
+    "bert-1-cl2-d8-k3x3-h4": dict(
+        hidden_size=256, num_hidden_layers=1, num_attention_heads=4, intermediate_size=1024,
+        num_conv_layers=2, conv_channels=8, conv_kernel_size=[3, 3],
+    ),
+    "bert-1-h8": dict(hidden_size=512, num_hidden_layers=1, num_attention_heads=8, intermediate_size=2048),
+    "bert-1-cl2-d8-k16x3-h4": dict(
+        hidden_size=256, num_hidden_layers=1, num_attention_heads=4, intermediate_size=1024,
+        num_conv_layers=2, conv_channels=8, conv_kernel_size=[16, 3],
+    ),
+    "bert-1-cl3-d4-k3x3-h4": dict(
+        hidden_size=256, num_hidden_layers=1, num_attention_heads=4, intermediate_size=1024,
+        num_conv_layers=3, conv_channels=4, conv_kernel_size=[3, 3],
+    ),
 }
 
 

@@ -1,0 +1,134 @@
+"""Fine-tune the members of a soft committee, evaluate each alone and together: the paper's Tables 8 and 9.
+
+    python train/committee.py --config train/configs/table9.yaml --output_dir runs/table9
+    python train/committee.py --config train/configs/table8a.yaml --output_dir runs/table8a --seed 1
+
+Members are pre-trained MLM folders (written by train/pretrain.py), fine-tuned from there, or with
+--scratch presets (or folders whose architecture is reused) trained from a random initialisation ("without
+pre-training", Table 9). Each member is fine-tuned alone, with its own seed (--seed + its index), through
+the same code as train/finetune.py; a member folder that already holds results.json is reused.
+
+Writes to --output_dir: the committee (one config, one weights file, its code, the tokenizer, loadable with
+AutoModelForSequenceClassification or pipeline("soft-committee-classification")), results.json / .csv / .md
+(each member's architecture and test accuracy, the committee's, and the --reference BERT-6 run's), and
+members/<index>-<name>/ (each member's classifier and results.json).
+"""
+
+import csv
+import io
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from transformers import TrainingArguments, set_seed
+
+from tlm_hf import ConvBertConfig, ConvBertForSequenceClassification, SoftCommitteeForSequenceClassification
+from tlm_hf.finetuning import PAPER_FINETUNING, build_classifier, classification_trainer, fine_tune
+from tlm_hf.settings import (
+    ModelSettings, SettingsError, TaskSettings, atomic_write, claim_run_dir, parse_settings, read_json, run_config,
+    write_json,
+)
+from tlm_hf.token_stats import load_tokenizer
+
+COLUMNS = ("model", "bert_blocks", "cls", "d", "kernel", "heads", "accuracy")
+
+
+@dataclass
+class CommitteeSettings:
+    members: list[str] = field(default_factory=list)  # pre-trained MLM folders; with scratch, presets or folders
+    scratch: bool = False  # random initialisation: the "without pre-training" committee of Table 9
+    reference: str | None = None  # a train/finetune.py output folder (BERT-6) to compare against
+
+
+def table_row(name: str, architecture: dict, accuracy: float) -> dict:
+    """A Table 8/9 row: BERT blocks, convolutional layers (CLs) with their channels d and kernel, heads."""
+    cls = architecture.get("num_conv_layers", 0)
+    kernel = architecture.get("conv_kernel_size")
+    return dict(
+        model=name, bert_blocks=architecture["num_hidden_layers"], cls=cls,
+        d=architecture.get("conv_channels") if cls else "-", kernel="x".join(map(str, kernel)) if cls else "-",
+        heads=architecture["num_attention_heads"], accuracy=round(accuracy, 4),
+    )
+
+
+def markdown(rows: list[dict], title: str) -> str:
+    lines = [title, "", "| model | BERT blocks | CLs | d | kernel | No. heads | Acc. |", "| --- | ---: | ---: | ---: | --- | ---: | ---: |"]
+    lines += [f"| {' | '.join(str(row[column]) for column in COLUMNS)} |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+# -- settings: the paper's fine-tuning recipe, then the YAML file (--config), then the command line -----------
+try:
+    settings, task, model_settings, args = parse_settings(
+        (CommitteeSettings, TaskSettings, ModelSettings, TrainingArguments),
+        defaults=PAPER_FINETUNING, required=("output_dir",),
+    )
+    if not settings.members:
+        raise SettingsError("no members; list them under `members:` in the config or with --members")
+    tokenizer = load_tokenizer(
+        model_settings.tokenizer or (settings.members[0] if not settings.scratch else "bert-base-uncased")
+    )
+    task_data = task.load()
+    reference = read_json(Path(settings.reference) / "results.json") if settings.reference else None
+    out = Path(args.output_dir)
+    claim_run_dir(out, run_config((settings, task, model_settings), args), write=args.should_save)
+except (SettingsError, ValueError, FileNotFoundError) as err:
+    sys.exit(f"committee.py: error: {err}")
+
+# -- members: each fine-tuned alone, with its own seed --------------------------------------------------------
+base_seed, members, rows, member_results = args.seed, [], [], []
+for index, member in enumerate(settings.members):
+    member_dir = out / "members" / f"{index}-{Path(member).name}"
+    if (member_dir / "results.json").exists():
+        print(f"[cached] member {index}: {member_dir}", flush=True)
+        model, result = ConvBertForSequenceClassification.from_pretrained(member_dir), read_json(member_dir / "results.json")
+    else:
+        print(f"[run] member {index} ({member}): {member_dir}", flush=True)
+        set_seed(base_seed + index)
+        if not settings.scratch:
+            model = build_classifier(task_data, tokenizer, pretrained=member)
+        elif Path(member).exists():  # the architecture of a saved model, random weights
+            model = build_classifier(task_data, tokenizer, config=ConvBertConfig.from_pretrained(member))
+        else:
+            model = build_classifier(task_data, tokenizer, config=replace(model_settings, preset=member).config(tokenizer))
+        args.output_dir, args.seed = str(member_dir / "checkpoints"), base_seed + index
+        trainer, summary = fine_tune(model, tokenizer, task_data, args, max_length=model_settings.max_length)
+        trainer.save_model(str(member_dir))
+        result = {"member": member, "arm": "scratch" if settings.scratch else "pretrained", "seed": args.seed, **summary}
+        write_json(member_dir / "results.json", result)  # written last: its presence marks a finished member
+    members.append(model)
+    member_results.append(result)
+    rows.append(table_row(f"member {index}: {Path(member).name}", model.config.to_dict(), result["accuracy_final"]))
+
+# -- the committee: sum of the members' raw logits, evaluated on the same test split --------------------------
+committee = SoftCommitteeForSequenceClassification.from_members(members)
+eval_args = TrainingArguments(
+    output_dir=str(out / "evaluation"), per_device_eval_batch_size=args.per_device_eval_batch_size,
+    bf16=args.bf16, report_to="none",
+)
+evaluation = classification_trainer(committee, tokenizer, task_data, eval_args, max_length=model_settings.max_length)
+committee_accuracy = evaluation.evaluate()["eval_accuracy"]
+rows.append(dict(model="soft committee", **dict.fromkeys(COLUMNS[1:-1], ""), accuracy=round(committee_accuracy, 4)))
+if reference is not None:
+    rows.append(table_row(f"reference: {Path(settings.reference).name}", reference["architecture"], reference["accuracy_final"]))
+
+# -- save: the committee folder, then the table (results.json written last) ------------------------------------
+committee.save_pretrained(out)
+tokenizer.save_pretrained(out)
+arm = "without pre-training" if settings.scratch else "pre-trained"
+title = (f"{task.task}: {len(task_data['train']):,} train / {len(task_data['test']):,} test, {len(members)} members "
+         f"{arm}, final-epoch test accuracy")
+csv_text = io.StringIO()
+writer = csv.DictWriter(csv_text, fieldnames=COLUMNS, lineterminator="\n")
+writer.writeheader()
+writer.writerows(rows)
+atomic_write(out / "results.csv", csv_text.getvalue())
+atomic_write(out / "results.md", markdown(rows, title))
+write_json(out / "results.json", {
+    "task": task.task, "title": title, "committee_accuracy": committee_accuracy,
+    "member_accuracies": [r["accuracy_final"] for r in member_results], "members": member_results,
+    "reference": settings.reference, "reference_accuracy": reference["accuracy_final"] if reference else None,
+    "rows": rows,
+})
+print(markdown(rows, title))
+print(f"wrote {out}/results.json, results.csv, results.md and the committee folder")
