@@ -17,11 +17,12 @@ LABELS = {0: "World", 1: "Sports", 2: "Business", 3: "Sci/Tech"}
 
 
 def tiny_config(**overrides):
-    return ConvBertConfig(
+    settings = dict(
         vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
         num_conv_layers=1, conv_channels=2, conv_kernel_size=3, pad_token_id=0, cls_token_id=2, sep_token_id=3,
-        mask_token_id=4, **overrides,
+        mask_token_id=4,
     )
+    return ConvBertConfig(**{**settings, **overrides})
 
 
 def save_run(folder, model, **json_files):
@@ -142,3 +143,34 @@ def test_publish_offline_fails_early_and_keeps_the_export(pretrained_run, tmp_pa
 def test_publish_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert tlm_main(["publish", str(tmp_path), "--repo-id", "tlm/x", "--dry-run"]) == 2
     assert "No config.json" in capsys.readouterr().err
+
+
+@pytest.fixture
+def committee_run(tmp_path):
+    from tlm_hf import SoftCommitteeForSequenceClassification
+
+    config = dict(id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
+    members = [ConvBertForSequenceClassification(tiny_config(**config)) for _ in range(2)]
+    members.append(ConvBertForSequenceClassification(
+        tiny_config(num_conv_layers=0, conv_channels=None, conv_kernel_size=None, num_attention_heads=4, **config)
+    ))
+    committee = SoftCommitteeForSequenceClassification.from_members(members)
+    results = dict(task="ag_news", committee_accuracy=0.868, member_accuracies=[0.85, 0.84, 0.86],
+                   reference_accuracy=0.861)
+    return save_run(tmp_path / "committee", committee, results=results)
+
+
+def test_committee_card_lists_members_and_reports_committee_accuracy(committee_run):
+    card = ModelCard.load(write_model_card(committee_run, repo_id="tlm/committee"))
+    assert [r.metric_value for r in card.data.eval_results] == [0.868]
+    assert card.data.pipeline_tag == "text-classification"
+    assert "| 3 | BERT-1, 4 heads |" in card.text and "| 0.8600 |" in card.text
+    assert "**0.8680** (reference deep model: 0.8610)" in card.text
+    assert 'pipeline("soft-committee-classification"' in card.text
+
+
+def test_committee_export_loads_with_its_pipeline_without_tlm_hf(committee_run, tmp_path):
+    report = publish(committee_run, "tlm/committee", export_dir=tmp_path / "export", dry_run=True)
+    assert report["verified"]["class"] == "SoftCommitteeForSequenceClassification"
+    (answer,) = report["verified"]["soft-committee-classification"]
+    assert answer["label"] in LABELS.values() and len(answer["members"]) == 3
