@@ -83,15 +83,23 @@ def verify_export(export_dir: str | Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def upload(export_dir: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None) -> str:
-    """Create the repo (and branch) and upload the folder. Fails early, in one line, without token or network."""
-    where = f"the exported folder is kept at {export_dir}"
+def hub_token(token: str | None = None, *, where: str) -> str:
+    """The token to upload with; fails in one line when offline or without one (`where` says what is kept)."""
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on"):
         raise PublishError(f"HF_HUB_OFFLINE is set, so nothing can be uploaded; unset it on a machine with network ({where}).")
-    token = get_token()
+    token = token or get_token()
     if token is None:
         raise PublishError(f"No Hugging Face token: set HF_TOKEN or run `hf auth login`, then publish again ({where}).")
-    api = HfApi(token=token)
+    return token
+
+
+def upload(
+    export_dir: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
+    token: str | None = None,
+) -> str:
+    """Create the repo (and branch) and upload the folder. Fails early, in one line, without token or network."""
+    where = f"the exported folder is kept at {export_dir}"
+    api = HfApi(token=hub_token(token, where=where))
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
         if revision:
@@ -106,7 +114,7 @@ def upload(export_dir: str | Path, repo_id: str, *, private: bool = False, revis
 
 def publish(
     run_dir: str | Path, repo_id: str, *, export_dir: str | Path | None = None, private: bool = False,
-    revision: str | None = None, dry_run: bool = False, scratch_run=None,
+    revision: str | None = None, dry_run: bool = False, scratch_run=None, token: str | None = None,
 ) -> dict:
     """Export, verify, then (unless `dry_run`) upload. Returns what was done, for the CLI to print."""
     export_dir = Path(export_dir) if export_dir else Path(run_dir) / "hub_export"
@@ -114,5 +122,5 @@ def publish(
     report = dict(export_dir=str(export_dir), files=[(f.name, f.stat().st_size) for f in files])
     report["verified"] = verify_export(export_dir)
     if not dry_run:
-        report["url"] = upload(export_dir, repo_id, private=private, revision=revision)
+        report["url"] = upload(export_dir, repo_id, private=private, revision=revision, token=token)
     return report
