@@ -68,7 +68,7 @@ def test_tiny_experiment_writes_the_table_and_reuses_every_run_on_a_second_run(t
 
 @pytest.mark.parametrize("config", sorted((REPO / "train" / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_config_parses_and_plans_its_runs(config, tmp_path, capsys, monkeypatch):
-    exp, corpus, task, model = parse_settings(EXPERIMENT_TYPES, ["--config", str(config), "--output-dir", str(tmp_path)])
+    exp, _, task, _ = parse_settings(EXPERIMENT_TYPES, ["--config", str(config), "--output-dir", str(tmp_path)])
     rows = broadcast_rows(exp)
     assert rows and task.task and len(exp.seeds) >= 2
     plan = run_experiment(config, tmp_path / "plan", "--dry_run", capsys=capsys, monkeypatch=monkeypatch)

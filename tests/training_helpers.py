@@ -28,5 +28,6 @@ def as_flags(settings: dict) -> list[str]:
     """{"w_s": 32, "scratch": True} -> ["--w_s", "32", "--scratch", "true"]."""
     flags = []
     for key, value in settings.items():
-        flags += [f"--{key}", *(map(str, value) if isinstance(value, list) else [str(value).lower() if isinstance(value, bool) else str(value)])]
+        values = value if isinstance(value, list) else [value]
+        flags += [f"--{key}", *(str(v).lower() if isinstance(v, bool) else str(v) for v in values)]
     return flags

@@ -9,6 +9,7 @@
 from pathlib import Path
 
 import evaluate
+import torch
 from datasets import DatasetDict
 from transformers import DataCollatorWithPadding, Trainer
 
@@ -25,6 +26,7 @@ PAPER_FINETUNING = dict(
     num_train_epochs=50, per_device_train_batch_size=32, per_device_eval_batch_size=128, learning_rate=5e-5,
     weight_decay=1e-2, lr_scheduler_type="linear", warmup_steps=0, eval_strategy="epoch",
     logging_strategy="epoch", save_strategy="no", bf16=bf16_available(),
+    dataloader_pin_memory=torch.cuda.is_available(),
 )
 
 

@@ -19,7 +19,15 @@ from transformers import TrainingArguments, set_seed
 
 from tlm_hf import ConvBertConfig
 from tlm_hf.finetuning import PAPER_FINETUNING, build_classifier, fine_tune
-from tlm_hf.settings import ModelSettings, SettingsError, TaskSettings, claim_run_dir, parse_settings, run_config, write_json
+from tlm_hf.settings import (
+    ModelSettings,
+    SettingsError,
+    TaskSettings,
+    claim_run_dir,
+    parse_settings,
+    run_config,
+    write_json,
+)
 from tlm_hf.token_stats import load_tokenizer
 
 
@@ -41,7 +49,10 @@ try:
     tokenizer = load_tokenizer(model_settings.tokenizer or settings.pretrained or "bert-base-uncased")
     task_data = task.load()
     if settings.scratch:  # the same architecture as the pre-trained folder (or the preset), random weights
-        config = ConvBertConfig.from_pretrained(settings.pretrained) if settings.pretrained else model_settings.config(tokenizer)
+        if settings.pretrained:
+            config = ConvBertConfig.from_pretrained(settings.pretrained)
+        else:
+            config = model_settings.config(tokenizer)
         model = build_classifier(task_data, tokenizer, config=config)
     else:
         model = build_classifier(task_data, tokenizer, pretrained=settings.pretrained)

@@ -20,7 +20,14 @@ from transformers.trainer_utils import get_last_checkpoint
 from tlm_hf import ConvBertForMaskedLM
 from tlm_hf.mlm import PAPER_PRETRAINING, mlm_collator, pretraining_stats, tokenize_paragraphs
 from tlm_hf.settings import (
-    CorpusSettings, ModelSettings, SettingsError, TaskSettings, claim_run_dir, parse_settings, run_config, write_json,
+    CorpusSettings,
+    ModelSettings,
+    SettingsError,
+    TaskSettings,
+    claim_run_dir,
+    parse_settings,
+    run_config,
+    write_json,
 )
 from tlm_hf.subsets import build_subset
 from tlm_hf.token_stats import load_tokenizer
