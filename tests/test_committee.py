@@ -96,9 +96,16 @@ def test_committee_logits_equal_sum_of_members(batched, concurrent):
     torch.testing.assert_close(output.logits, expected.sum(dim=0), **tolerance)
 
 
-def test_identical_members_form_one_batched_group():
+def test_identical_members_form_one_group_batched_by_default_on_a_gpu_only():
     committee = SoftCommitteeForSequenceClassification.from_members(mixed_members())
     assert committee._groups == [[0, 1], [2], [3]]
+    with torch.no_grad():
+        committee(*batch())
+    assert not committee._stacked  # on a CPU the group ran member by member
+    committee.config.batch_identical_members = True
+    with torch.no_grad():
+        committee(*batch())
+    assert list(committee._stacked) == [(0, 1)]
 
 
 def test_member_logits_only_on_request():
@@ -120,7 +127,7 @@ def test_committee_is_padding_safe_in_eval_mode():
 
 def test_batched_group_follows_in_place_weight_updates():
     members = mixed_members()
-    committee = SoftCommitteeForSequenceClassification.from_members(members)
+    committee = SoftCommitteeForSequenceClassification.from_members(members, batch_identical_members=True)
     input_ids, attention_mask = batch()
     with torch.no_grad():
         committee(input_ids, attention_mask=attention_mask)  # stacks the group's weights
@@ -282,3 +289,10 @@ def test_model_save_alone_carries_the_committee_pipeline(tmp_path):
         "configuration_soft_committee.py", "modeling_soft_committee.py", "pipeline_soft_committee.py",
         "configuration_conv_bert.py", "modeling_conv_bert.py",
     }
+
+
+def test_a_committee_without_members_is_refused():
+    with pytest.raises(ValueError, match="from_members"):
+        SoftCommitteeForSequenceClassification(SoftCommitteeConfig())
+    with pytest.raises(ValueError, match="at least one member"):
+        SoftCommitteeConfig(members=[])

@@ -105,6 +105,8 @@ class SoftCommitteeForSequenceClassification(PreTrainedModel):
 
     def __init__(self, config: SoftCommitteeConfig):
         super().__init__(config)
+        if not config.members:
+            raise ValueError("SoftCommitteeConfig has no members: build a committee with from_members([...]).")
         self.members = nn.ModuleList(build_member(member) for member in config.members)
         self._groups = _identical_groups(config.members)
         self._stacked: dict[tuple[int, ...], tuple] = {}  # group -> (weights key, meta template, params, buffers)
@@ -162,7 +164,9 @@ class SoftCommitteeForSequenceClassification(PreTrainedModel):
 
     def _member_logits(self, input_ids, inputs) -> torch.Tensor:
         inference = not self.training and not torch.is_grad_enabled()
-        if inference and self.config.batch_identical_members:
+        batched = self.config.batch_identical_members
+        batched = input_ids.device.type == "cuda" if batched is None else batched
+        if inference and batched:
             groups = self._groups
         else:
             groups = [[index] for index in range(len(self.members))]

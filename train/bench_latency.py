@@ -102,7 +102,12 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {where}; sequence {args.seq_len}; warm-up {args.warmup}, repeats {args.repeats}")
-    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    load = os.getloadavg()[0]
+    print(f"load average before: {load:.2f}")
+    if device.type == "cpu" and load > 0.5 and torch.get_num_threads() > 1:
+        # Intra-op threads wait for each other at every operation; on a shared machine one is often descheduled.
+        print("note: the machine is busy; with several threads per operation, latencies inflate unevenly: "
+              "--threads 1 gives steadier figures")
 
     subjects = build_subjects(args.committees, device)
     print("\n| model | paper's layers | batch | p50 ms | p95 ms | p50 / BERT-6 |")
