@@ -27,9 +27,6 @@ from .configuration_conv_bert import ConvBertConfig
 from .configuration_soft_committee import SoftCommitteeConfig, check_members, member_config_dict
 from .modeling_conv_bert import ConvBertForSequenceClassification
 
-# Inputs a member gets when its forward names them; every member gets input_ids.
-MEMBER_INPUTS = ("attention_mask", "token_type_ids", "position_ids")
-
 
 @dataclass
 class SoftCommitteeOutput(ModelOutput):
