@@ -190,7 +190,8 @@ def test_from_members_takes_saved_folders(tmp_path):
         (lambda: conv_bert(9, id2label={0: "world", 1: "business", 2: "sports"}, label2id=None),
          r"member 1 \(ConvBertForSequenceClassification\) has labels \{0: 'world', 1: 'business', 2: 'sports'\}"),
         (lambda: conv_bert(9, vocab_size=VOCAB + 1), "member 1 .* has vocab_size=61 but member 0 .* has 60"),
-        (lambda: conv_bert(9, max_position_embeddings=64), "member 1 .* has max_position_embeddings=64 .* maximum length"),
+        (lambda: conv_bert(9, max_position_embeddings=64),
+         "member 1 .* has max_position_embeddings=64 .* maximum length"),
         (lambda: conv_bert(9, pad_token_id=3), "member 1 .* has pad_token_id=3"),
     ],
 )

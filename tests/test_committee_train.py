@@ -84,10 +84,9 @@ def test_pretrained_members_are_fine_tuned_from_their_folders_and_compared_to_a_
         )
         ConvBertForMaskedLM(config).save_pretrained(tmp_path / f"pretrain-{index}")
         members.append(str(tmp_path / f"pretrain-{index}"))
-    reference = tmp_path / "bert-6"
-    reference.mkdir()
-    architecture = dict(hidden_size=768, num_hidden_layers=6, num_attention_heads=12, num_conv_layers=0)
-    (reference / "results.json").write_text(json.dumps({"accuracy_final": 0.75, "architecture": architecture}))
+    reference = tmp_path / "bert-6"  # as train/finetune.py leaves it: config.json and results.json
+    ConvBertConfig.from_preset("bert-6", vocab_size=len(tokenizer)).save_pretrained(reference)
+    (reference / "results.json").write_text(json.dumps({"accuracy_final": 0.75}))
     config = tmp_path / "committee.yaml"
     config.write_text(yaml.safe_dump({**settings, "members": members, "reference": str(reference)}))
     run_committee(config, "--output_dir", str(tmp_path / "run"), capsys=capsys, monkeypatch=monkeypatch)

@@ -52,7 +52,8 @@ def table_row(name: str, architecture: dict, accuracy: float) -> dict:
 
 
 def markdown(rows: list[dict], title: str) -> str:
-    lines = [title, "", "| model | BERT blocks | CLs | d | kernel | No. heads | Acc. |", "| --- | ---: | ---: | ---: | --- | ---: | ---: |"]
+    lines = [title, "", "| model | BERT blocks | CLs | d | kernel | No. heads | Acc. |",
+             "| --- | ---: | ---: | ---: | --- | ---: | ---: |"]
     lines += [f"| {' | '.join(str(row[column]) for column in COLUMNS)} |" for row in rows]
     return "\n".join(lines) + "\n"
 
@@ -69,7 +70,11 @@ try:
         model_settings.tokenizer or (settings.members[0] if not settings.scratch else "bert-base-uncased")
     )
     task_data = task.load()
-    reference = read_json(Path(settings.reference) / "results.json") if settings.reference else None
+    if settings.reference:  # its accuracy, and its architecture from its config
+        reference = read_json(Path(settings.reference) / "results.json")
+        reference_config = ConvBertConfig.from_pretrained(settings.reference)
+    else:
+        reference = None
     out = Path(args.output_dir)
     claim_run_dir(out, run_config((settings, task, model_settings), args), write=args.should_save)
 except (SettingsError, ValueError, FileNotFoundError) as err:
@@ -81,7 +86,8 @@ for index, member in enumerate(settings.members):
     member_dir = out / "members" / f"{index}-{Path(member).name}"
     if (member_dir / "results.json").exists():
         print(f"[cached] member {index}: {member_dir}", flush=True)
-        model, result = ConvBertForSequenceClassification.from_pretrained(member_dir), read_json(member_dir / "results.json")
+        model = ConvBertForSequenceClassification.from_pretrained(member_dir)
+        result = read_json(member_dir / "results.json")
     else:
         print(f"[run] member {index} ({member}): {member_dir}", flush=True)
         set_seed(base_seed + index)
@@ -90,11 +96,13 @@ for index, member in enumerate(settings.members):
         elif Path(member).exists():  # the architecture of a saved model, random weights
             model = build_classifier(task_data, tokenizer, config=ConvBertConfig.from_pretrained(member))
         else:
-            model = build_classifier(task_data, tokenizer, config=replace(model_settings, preset=member).config(tokenizer))
+            config = replace(model_settings, preset=member).config(tokenizer)
+            model = build_classifier(task_data, tokenizer, config=config)
         args.output_dir, args.seed = str(member_dir / "checkpoints"), base_seed + index
         trainer, summary = fine_tune(model, tokenizer, task_data, args, max_length=model_settings.max_length)
         trainer.save_model(str(member_dir))
-        result = {"member": member, "arm": "scratch" if settings.scratch else "pretrained", "seed": args.seed, **summary}
+        arm = "scratch" if settings.scratch else "pretrained"
+        result = {"member": member, "arm": arm, "seed": args.seed, **summary}
         write_json(member_dir / "results.json", result)  # written last: its presence marks a finished member
     members.append(model)
     member_results.append(result)
@@ -110,14 +118,15 @@ evaluation = classification_trainer(committee, tokenizer, task_data, eval_args, 
 committee_accuracy = evaluation.evaluate()["eval_accuracy"]
 rows.append(dict(model="soft committee", **dict.fromkeys(COLUMNS[1:-1], ""), accuracy=round(committee_accuracy, 4)))
 if reference is not None:
-    rows.append(table_row(f"reference: {Path(settings.reference).name}", reference["architecture"], reference["accuracy_final"]))
+    name = f"reference: {Path(settings.reference).name}"
+    rows.append(table_row(name, reference_config.to_dict(), reference["accuracy_final"]))
 
 # -- save: the committee folder, then the table (results.json written last) ------------------------------------
 committee.save_pretrained(out)
 tokenizer.save_pretrained(out)
-arm = "without pre-training" if settings.scratch else "pre-trained"
+training = "without pre-training" if settings.scratch else "pre-trained"
 title = (f"{task.task}: {len(task_data['train']):,} train / {len(task_data['test']):,} test, {len(members)} members "
-         f"{arm}, final-epoch test accuracy")
+         f"{training}, final-epoch test accuracy")
 csv_text = io.StringIO()
 writer = csv.DictWriter(csv_text, fieldnames=COLUMNS, lineterminator="\n")
 writer.writeheader()
