@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import statistics
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,7 +133,7 @@ def plot_results(rows: list[dict], title: str = "") -> bytes:
     gap_ax.axhline(0, color="grey", linewidth=0.8)
     acc_ax.set_ylabel("test accuracy")
     acc_ax.legend(fontsize="small")
-    acc_ax.set_title(title, fontsize="medium")
+    acc_ax.set_title("\n".join(textwrap.wrap(title, 80)), fontsize="small")
     gap_ax.set_ylabel("gap")
     gap_ax.set_xlabel("W_s (pre-training paragraphs)")
     gap_ax.set_xscale("log")

@@ -15,7 +15,7 @@ from transformers import DataCollatorWithPadding, Trainer
 
 from .configuration_conv_bert import ConvBertConfig
 from .modeling_conv_bert import ConvBertForSequenceClassification
-from .settings import SettingsError, bf16_available, check_vocabulary
+from .settings import SettingsError, check_vocabulary, precision_defaults
 
 ACCURACY_METRIC = Path(__file__).with_name("metrics") / "accuracy.py"
 
@@ -25,7 +25,7 @@ ACCURACY_METRIC = Path(__file__).with_name("metrics") / "accuracy.py"
 PAPER_FINETUNING = dict(
     num_train_epochs=50, per_device_train_batch_size=32, per_device_eval_batch_size=128, learning_rate=5e-5,
     weight_decay=1e-2, lr_scheduler_type="linear", warmup_steps=0, eval_strategy="epoch",
-    logging_strategy="epoch", save_strategy="no", bf16=bf16_available(),
+    logging_strategy="epoch", save_strategy="no", **precision_defaults(),
     dataloader_pin_memory=torch.cuda.is_available(),
 )
 

@@ -4,7 +4,7 @@ import torch
 from datasets import Dataset
 from transformers import DataCollatorForLanguageModeling
 
-from .settings import bf16_available
+from .settings import precision_defaults
 from .token_stats import count_tokens, token_stats, tokenize
 
 # The paper's pre-training recipe (appendix): AdamW, batch 32, 50 epochs, lr 5.5e-5, weight decay 1e-2,
@@ -12,7 +12,7 @@ from .token_stats import count_tokens, token_stats, tokenize
 PAPER_PRETRAINING = dict(
     num_train_epochs=50, per_device_train_batch_size=32, learning_rate=5.5e-5, weight_decay=1e-2,
     lr_scheduler_type="linear", warmup_steps=0, logging_strategy="epoch", save_strategy="epoch",
-    save_total_limit=2, bf16=bf16_available(), dataloader_pin_memory=torch.cuda.is_available(),
+    save_total_limit=2, **precision_defaults(), dataloader_pin_memory=torch.cuda.is_available(),
 )
 
 

@@ -101,7 +101,8 @@ for spec in rows_spec:
 if exp.dry_run:
     sys.exit(0)
 title = (f"{task.task}: {scratch_results[exp.seeds[0]]['train_size']:,} train / "
-         f"{scratch_results[exp.seeds[0]]['test_size']:,} test, {model.preset}, {len(exp.seeds)} seeds, "
+         f"{scratch_results[exp.seeds[0]]['test_size']:,} test, {model.preset}"
+         f"{' (' + model.config_overrides + ')' if model.config_overrides else ''}, {len(exp.seeds)} seeds, "
          "final-epoch test accuracy")
 write_results(rows, out, title)
 print(markdown_table(rows, title))
