@@ -112,7 +112,7 @@ for index, member in enumerate(settings.members):
 committee = SoftCommitteeForSequenceClassification.from_members(members)
 eval_args = TrainingArguments(
     output_dir=str(out / "evaluation"), per_device_eval_batch_size=args.per_device_eval_batch_size,
-    bf16=args.bf16, report_to="none",
+    bf16=args.bf16, use_cpu=args.use_cpu, report_to="none",
 )
 evaluation = classification_trainer(committee, tokenizer, task_data, eval_args, max_length=model_settings.max_length)
 committee_accuracy = evaluation.evaluate()["eval_accuracy"]
