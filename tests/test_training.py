@@ -260,3 +260,33 @@ def test_accuracy_metric_loads_offline_and_summary_reads_per_epoch_accuracy():
                {"eval_accuracy": 0.7, "epoch": 3.0}]
     assert accuracy_summary(history) == {"accuracy_final": 0.7, "accuracy_best": 0.75, "best_epoch": 2,
                                          "accuracy_per_epoch": [0.5, 0.75, 0.7]}
+
+
+# --- pushing to the Hub ----------------------------------------------------------------------------------
+
+
+def test_push_to_hub_without_a_token_fails_before_training(tiny, tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr("tlm_hf.publish.get_token", lambda: None)
+    out = tmp_path / "ft"
+    with pytest.raises(SystemExit, match="No Hugging Face token: set HF_TOKEN"):
+        run_script("finetune.py", {**tiny_task(tiny), "scratch": True, "output_dir": str(out),
+                                   "push_to_hub": True, "hub_model_id": "me/tiny"})
+    assert not (out / "results.json").exists()
+
+
+def test_push_to_hub_publishes_the_run_folder_with_its_card(tiny, tmp_path, monkeypatch):
+    uploads = []
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr("tlm_hf.publish.upload", lambda folder, repo_id, **kw: uploads.append((folder, repo_id, kw))
+                        or f"https://hf.co/{repo_id}/commit/1")
+    out = tmp_path / "ft"
+    run_script("finetune.py", {**tiny_task(tiny), "scratch": True, "num_train_epochs": 1, "output_dir": str(out),
+                               "per_device_train_batch_size": 4, "push_to_hub": True, "hub_model_id": "me/tiny",
+                               "disable_tqdm": True})
+    ((folder, repo_id, options),) = uploads
+    assert repo_id == "me/tiny" and options["private"] is False
+    assert {"README.md", "model.safetensors", "results.json", "modeling_conv_bert.py"} <= {
+        path.name for path in folder.iterdir()}
+    assert "accuracy" in (folder / "README.md").read_text()

@@ -124,3 +124,23 @@ def publish(
     if not dry_run:
         report["url"] = upload(export_dir, repo_id, private=private, revision=revision, token=token)
     return report
+
+
+def take_over_trainer_push(args) -> bool:
+    """Claim `--push_to_hub` from Trainer, which would push its checkpoint folder without our card.
+
+    Returns whether to push the finished run folder with `push_run`, after checking the token now,
+    so a run that cannot be uploaded fails before training rather than after it.
+    """
+    push, args.push_to_hub = args.push_to_hub, False
+    if push:
+        hub_token(args.hub_token, where="nothing was trained yet")
+    return push
+
+
+def push_run(run_dir: str | Path, args) -> str:
+    """Publish a finished run folder (card, verification, upload) to `--hub_model_id` (default: its name)."""
+    repo_id = args.hub_model_id or Path(run_dir).resolve().name
+    report = publish(run_dir, repo_id, private=bool(args.hub_private_repo), revision=args.hub_revision,
+                     token=args.hub_token)
+    return report["url"]

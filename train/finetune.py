@@ -9,6 +9,8 @@
 architecture and tokenizer are read from that folder). Test accuracy is measured after every epoch;
 --output_dir receives the classifier and tokenizer, results.json (final and best-epoch accuracy) and
 run_config.json.
+With --push_to_hub (and --hub_model_id ORG/NAME, default the folder's name) the finished folder is
+published with its model card, as `tlm publish` does; the token is checked before training starts.
 """
 
 import sys
@@ -19,6 +21,7 @@ from transformers import TrainingArguments, set_seed
 
 from tlm_hf import ConvBertConfig
 from tlm_hf.finetuning import PAPER_FINETUNING, build_classifier, fine_tune
+from tlm_hf.publish import PublishError, push_run, take_over_trainer_push
 from tlm_hf.settings import (
     ModelSettings,
     SettingsError,
@@ -58,7 +61,8 @@ try:
         model = build_classifier(task_data, tokenizer, pretrained=settings.pretrained)
     run_dir = Path(args.output_dir)
     claim_run_dir(run_dir, run_config((settings, task, model_settings), args), write=args.should_save)
-except (SettingsError, ValueError, FileNotFoundError) as err:
+    push_to_hub = take_over_trainer_push(args)  # the run folder is pushed at the end, with its card
+except (SettingsError, PublishError, ValueError, FileNotFoundError) as err:
     sys.exit(f"finetune.py: error: {err}")
 
 # -- training: test accuracy after every epoch ------------------------------------------------------------
@@ -80,3 +84,5 @@ if trainer.is_world_process_zero():
     })
     print(f"test accuracy: final {summary['accuracy_final']:.4f}, best {summary['accuracy_best']:.4f} "
           f"(epoch {summary['best_epoch']})")
+    if push_to_hub:
+        print(f"pushed {run_dir} with its model card: {push_run(run_dir, args)}")

@@ -8,6 +8,8 @@
 
 Writes to --output_dir: the model and tokenizer (save_pretrained), pretraining_stats.json (W_s, T_W and,
 with a task, T_C and T_M), run_config.json, and Trainer checkpoints under checkpoints/.
+With --push_to_hub (and --hub_model_id ORG/NAME, default the folder's name) the finished folder is
+published with its model card, as `tlm publish` does; the token is checked before training starts.
 """
 
 import sys
@@ -29,6 +31,7 @@ from tlm_hf.settings import (
     run_config,
     write_json,
 )
+from tlm_hf.publish import PublishError, push_run, take_over_trainer_push
 from tlm_hf.subsets import build_subset
 from tlm_hf.token_stats import load_tokenizer
 
@@ -61,6 +64,7 @@ try:
         if checkpoint is None:
             raise SettingsError(f"--resume: no checkpoint in {args.output_dir}; run without --resume to start afresh")
     claim_run_dir(run_dir, run_config((settings, corpus, task, model_settings), args), write=args.should_save)
+    push_to_hub = take_over_trainer_push(args)  # the run folder is pushed at the end, with its card
 
     # -- data: the W_s paragraphs, their token statistics, MLM inputs ------------------------------------
     with args.main_process_first(desc="pre-training data"):
@@ -76,7 +80,7 @@ try:
         stats = pretraining_stats(subset, task_data, tokenizer, num_proc=settings.num_proc)
         train_data = tokenize_paragraphs(subset, tokenizer, max_length=model_settings.max_length,
                                          num_proc=settings.num_proc)
-except (SettingsError, ValueError, FileNotFoundError) as err:
+except (SettingsError, PublishError, ValueError, FileNotFoundError) as err:
     sys.exit(f"pretrain.py: error: {err}")
 print(f"pre-training on W_s = {stats['W_s']:,} paragraphs (T_W = {stats['T_W']:,})")
 
@@ -96,3 +100,5 @@ if trainer.is_world_process_zero():
         "seed": settings.subset_seed, "task": task.task, **stats, "train_loss": result.training_loss,
         "global_step": trainer.state.global_step,
     })
+    if push_to_hub:
+        print(f"pushed {run_dir} with its model card: {push_run(run_dir, args)}")
