@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from model_helpers import padded_batch
 from remote_code import run_without_tlm_hf
 import torch
 from torch import nn
@@ -66,12 +67,7 @@ def mixed_members():
 
 
 def batch(lengths=(20, 13, 7), seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    input_ids = torch.randint(5, VOCAB, (len(lengths), max(lengths)), generator=generator)
-    attention_mask = torch.zeros_like(input_ids)
-    for row, length in enumerate(lengths):
-        attention_mask[row, :length] = 1
-    return input_ids.masked_fill(attention_mask == 0, 0), attention_mask
+    return padded_batch(VOCAB, lengths, seed)
 
 
 def sequential_logits(members, input_ids, attention_mask):

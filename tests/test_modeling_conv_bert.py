@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from model_helpers import padded_batch
 from remote_code import run_without_tlm_hf
 import torch
 from torch import nn
@@ -33,12 +34,7 @@ def tiny_config(**overrides) -> ConvBertConfig:
 
 def batch(seed=0, lengths=(20, 13)):
     """Two sequences padded to the longest, with an attention mask."""
-    generator = torch.Generator().manual_seed(seed)
-    input_ids = torch.randint(5, VOCAB, (len(lengths), max(lengths)), generator=generator)
-    attention_mask = torch.zeros_like(input_ids)
-    for row, length in enumerate(lengths):
-        attention_mask[row, :length] = 1
-    return input_ids.masked_fill(attention_mask == 0, 0), attention_mask
+    return padded_batch(VOCAB, lengths, seed)
 
 
 def randomize_batch_norm(model):
