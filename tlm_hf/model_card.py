@@ -5,7 +5,6 @@ Cards are rendered from the templates in `model_cards/` (installed as `tlm_hf.mo
 `config.json`, `run_config.json`, `pretraining_stats.json` (W_s, T_W, T_C, T_M) and `results.json`.
 """
 
-import json
 import os
 from importlib.resources import files
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification
 
+from .settings import atomic_write, read_json
 from .tasks import TASKS
 
 CITATION = """```bibtex
@@ -34,13 +34,14 @@ _HYPERPARAMETERS = (
 _EXAMPLE_TEXT = "The team won the championship after a late goal in the final."
 
 
-def read_json(path: Path) -> dict | list | None:
-    return json.loads(path.read_text()) if path.exists() else None
+def _read_json_if_present(path: Path) -> dict | list | None:
+    """A run file that older or other runs may lack (`settings.read_json` raises instead)."""
+    return read_json(path) if path.exists() else None
 
 
 def run_kind(run_dir: str | Path) -> str:
     """'pretrained', 'classifier' or 'committee', from the saved model's architecture."""
-    config = read_json(Path(run_dir) / "config.json")
+    config = _read_json_if_present(Path(run_dir) / "config.json")
     if config is None:
         raise FileNotFoundError(f"No config.json in {run_dir}: pass the output folder of a training run.")
     architectures = config.get("architectures") or []
@@ -123,7 +124,7 @@ def _classification_results(task: str, results: list[tuple[str, str, float]]) ->
 
 
 def _pretrained_context(run_dir: Path, model, run_config) -> tuple[dict, ModelCardData]:
-    stats = read_json(run_dir / "pretraining_stats.json")
+    stats = _read_json_if_present(run_dir / "pretraining_stats.json")
     if stats is None:
         raise FileNotFoundError(f"No pretraining_stats.json in {run_dir}: was it written by train/pretrain.py?")
     pretraining = _pretraining(stats)
@@ -133,16 +134,16 @@ def _pretrained_context(run_dir: Path, model, run_config) -> tuple[dict, ModelCa
 
 
 def _classifier_context(run_dir: Path, model, run_config, scratch_run) -> tuple[dict, dict]:
-    results = read_json(run_dir / "results.json")
+    results = _read_json_if_present(run_dir / "results.json")
     if results is None:
         raise FileNotFoundError(f"No results.json in {run_dir}: was it written by train/finetune.py?")
-    scratch = read_json(Path(scratch_run) / "results.json") if scratch_run else None
+    scratch = _read_json_if_present(Path(scratch_run) / "results.json") if scratch_run else None
     if scratch_run and scratch is None:
         raise FileNotFoundError(f"No results.json in the scratch run {scratch_run}.")
     pretrained_from = results.get("pretrained_from")
-    stats = read_json(run_dir / "pretraining_stats.json")
+    stats = _read_json_if_present(run_dir / "pretraining_stats.json")
     if stats is None and pretrained_from:
-        stats = read_json(Path(pretrained_from) / "pretraining_stats.json")
+        stats = _read_json_if_present(Path(pretrained_from) / "pretraining_stats.json")
     metrics = [("accuracy", "Accuracy", results["accuracy_final"])]
     if scratch is not None:
         metrics += [
@@ -159,7 +160,7 @@ def _classifier_context(run_dir: Path, model, run_config, scratch_run) -> tuple[
 
 
 def _committee_context(run_dir: Path, model, run_config) -> tuple[dict, dict]:
-    results = read_json(run_dir / "results.json") or {}
+    results = _read_json_if_present(run_dir / "results.json") or {}
     member_accuracy = results.get("member_accuracies") or [None] * len(model.members)
     members = [
         dict(describe_architecture(member.config), parameters=member.num_parameters(), accuracy=accuracy)
@@ -186,7 +187,7 @@ def build_model_card(
     repo_id = repo_id or run_dir.resolve().name
     auto_class = AutoModelForMaskedLM if kind == "pretrained" else AutoModelForSequenceClassification
     model = auto_class.from_pretrained(run_dir)
-    run_config = read_json(run_dir / "run_config.json")
+    run_config = _read_json_if_present(run_dir / "run_config.json")
     if kind == "pretrained":
         context, data = _pretrained_context(run_dir, model, run_config)
     elif kind == "classifier":
@@ -210,7 +211,5 @@ def build_model_card(
 def write_model_card(run_dir: str | Path, **kwargs) -> Path:
     """Render the card into `run_dir/README.md` (atomically), where the Hub looks for it."""
     path = Path(run_dir) / "README.md"
-    tmp = path.with_suffix(".md.tmp")
-    build_model_card(run_dir, **kwargs).save(tmp)
-    os.replace(tmp, path)
+    atomic_write(path, str(build_model_card(run_dir, **kwargs)))
     return path
