@@ -47,9 +47,9 @@ def test_stats_without_json_prints_a_table(files, capsys):
 @pytest.mark.parametrize("kind", ["random", "custom", "avoid"])
 def test_subset_writes_the_paragraphs_and_their_stats(files, tmp_path, kind, capsys):
     out = tmp_path / f"{kind}_subset"
-    assert main(["subset", kind, "--w-s", "8", "--out", str(out), *files]) == 0
+    assert main(["subset", "--subset", kind, "--w_s", "8", "--output_dir", str(out), *files]) == 0
     stats = json.loads((out / "stats.json").read_text())
-    assert (stats["kind"], stats["W_s"], stats["seed"]) == (kind, 8, 42)
+    assert (stats["subset"], stats["W_s"], stats["subset_seed"]) == (kind, 8, 42)
     assert len(load_from_disk(str(out))) == 8
     assert f"wrote 8 paragraphs to {out}" in capsys.readouterr().out
 
@@ -81,7 +81,7 @@ def test_bad_input_is_one_line_naming_cause_and_fix(files, capsys, change, messa
 )
 def test_stats_run_on_the_shared_data(shared_data, capsys, task, task_args):
     argv = [
-        "stats", "--corpus", f"{shared_data}/wikitext2/paragraphs.jsonl.gz", "--where", "split=train",
+        "stats", "--corpus", f"{shared_data}/wikitext2/paragraphs.jsonl.gz", "--corpus_where", "split=train",
         "--normalize-wikitext", "--w-s", "2000", "--task", task, "--tokenizer", f"{shared_data}/bert-base-uncased",
         "--json", *(a.format(d=shared_data) for a in task_args),
     ]

@@ -11,7 +11,7 @@ import yaml
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from tlm_hf import PRESETS, ConvBertConfig, ConvBertForMaskedLM, SoftCommitteeForSequenceClassification
-from tlm_hf.tasks import load_task
+from tlm_hf.data.tasks import load_task
 
 SCRIPT = REPO / "train" / "committee.py"
 CONFIGS = sorted((REPO / "train" / "configs" / "committee").glob("*.yaml"))

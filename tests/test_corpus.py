@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from data_helpers import write_jsonl
 
-from tlm_hf.corpus import clean_wikitext, load_paragraphs, random_subset
+from tlm_hf.data.corpus import clean_wikitext, load_paragraphs, random_subset
 
 ARTICLE = "Cats\n\nThe cat sat on the mat. It was warm.\n\nHistory\n= = Early days = =\nCats came from Egypt.\n"
 

@@ -9,10 +9,9 @@ import pytest
 import yaml
 from training_helpers import REPO, tiny_files
 
-from tlm_hf.experiments import ExperimentSettings, broadcast_rows, markdown_table, table_row
-from tlm_hf.settings import CorpusSettings, ModelSettings, SettingsError, TaskSettings, parse_settings
-
-EXPERIMENT_TYPES = (ExperimentSettings, CorpusSettings, TaskSettings, ModelSettings)
+from tlm_hf.arguments import parse_settings
+from tlm_hf.settings import EXPERIMENT_SETTINGS, ExperimentSettings, SettingsError
+from tlm_hf.training.experiments import broadcast_rows, experiment_table, table_row
 
 
 def run_experiment(config: Path, out: Path, *extra, capsys, monkeypatch) -> str:
@@ -68,7 +67,7 @@ def test_tiny_experiment_writes_the_table_and_reuses_every_run_on_a_second_run(t
 
 @pytest.mark.parametrize("config", sorted((REPO / "train" / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_config_parses_and_plans_its_runs(config, tmp_path, capsys, monkeypatch):
-    exp, _, task, _ = parse_settings(EXPERIMENT_TYPES, ["--config", str(config), "--output-dir", str(tmp_path)])
+    exp, _, task, _, _ = parse_settings(EXPERIMENT_SETTINGS, ["--config", str(config), "--output-dir", str(tmp_path)])
     rows = broadcast_rows(exp)
     assert rows and task.task and len(exp.seeds) >= 2
     plan = run_experiment(config, tmp_path / "plan", "--dry_run", capsys=capsys, monkeypatch=monkeypatch)
@@ -91,4 +90,4 @@ def test_table_row_averages_seeds_and_gap_is_difference_of_means():
     assert row["acc_scratch_std"] == 0
     assert row["gap"] == pytest.approx(0.03)
     assert row["seeds"] == [0, 1]
-    assert "| random | 5,000 | 22,137 | 1,470 | 0.870 ± 0.014 | 0.840 ± 0.000 | +0.030 |" in markdown_table([row])
+    assert "| random | 5,000 | 22,137 | 1,470 | 0.870 ± 0.014 | 0.840 ± 0.000 | +0.030 |" in experiment_table([row])

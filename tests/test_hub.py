@@ -8,8 +8,8 @@ from transformers import BertTokenizer
 
 from tlm_hf import ConvBertConfig, ConvBertForMaskedLM, ConvBertForSequenceClassification
 from tlm_hf.cli import main as tlm_main
-from tlm_hf.model_card import build_model_card, run_kind, write_model_card
-from tlm_hf.publish import publish
+from tlm_hf.hub.model_card import build_model_card, run_kind, write_model_card
+from tlm_hf.hub.publish import publish
 
 WORDS = ["the", "team", "won", "a", "game", "market", "fell", "on", "news", "short", "sentence", "to", "check"]
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", *WORDS]
@@ -101,7 +101,7 @@ def test_dry_run_exports_a_folder_that_loads_without_tlm_hf_and_makes_no_network
 
     monkeypatch.setattr("huggingface_hub.HfApi.create_repo", no_network)
     monkeypatch.setattr("huggingface_hub.HfApi.upload_folder", no_network)
-    monkeypatch.setattr("tlm_hf.publish.upload", no_network)
+    monkeypatch.setattr("tlm_hf.hub.publish.upload", no_network)
     report = publish(classifier_runs[0], "tlm/clf", export_dir=tmp_path / "export", dry_run=True,
                      scratch_run=classifier_runs[1])
     names = {name for name, _ in report["files"]}
@@ -125,7 +125,7 @@ def test_publish_dry_run_command_prints_the_files_and_the_verification(pretraine
 def test_publish_without_a_token_fails_in_one_line_after_exporting(pretrained_run, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr("tlm_hf.publish.get_token", lambda: None)
+    monkeypatch.setattr("tlm_hf.hub.publish.get_token", lambda: None)
     code = tlm_main(["publish", str(pretrained_run), "--repo-id", "tlm/mlm", "--export-dir", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2

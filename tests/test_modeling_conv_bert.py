@@ -19,7 +19,7 @@ from transformers import (
 
 from tlm_hf import PRESETS, ConvBertConfig, ConvBertForMaskedLM, ConvBertForSequenceClassification, ConvBertModel
 from tlm_hf.cli import main as tlm_main
-from tlm_hf.convert_reference import convert_reference_checkpoint
+from tlm_hf.hub.convert_reference import convert_reference_checkpoint
 
 VOCAB = 120
 

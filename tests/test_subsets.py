@@ -13,8 +13,8 @@ from data_helpers import (
 )
 from datasets import Dataset, load_from_disk
 
-from tlm_hf.subsets import avoided_tokens, build_subset, filter_paragraphs, save_subset
-from tlm_hf.token_stats import token_stats
+from tlm_hf.data.subsets import avoided_tokens, build_subset, filter_paragraphs, save_subset
+from tlm_hf.data.token_stats import token_stats
 
 TASK = make_task(train=ANIMAL_SENTENCES, test=MONEY_SENTENCES[:1])
 CORPUS = Dataset.from_dict({"text": [

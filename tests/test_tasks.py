@@ -7,7 +7,7 @@ import json
 import pytest
 from data_helpers import task_rows, write_jsonl
 
-from tlm_hf.tasks import TASKS, load_task
+from tlm_hf.data.tasks import TASKS, load_task
 
 
 def label_counts(split):

@@ -3,7 +3,8 @@
 import pytest
 from data_helpers import make_task, make_tokenizer
 
-from tlm_hf.token_stats import STAT_DESCRIPTIONS, load_tokenizer, token_stats
+from tlm_hf.data.token_stats import STAT_DESCRIPTIONS, token_stats
+from tlm_hf.data.tokenizer import load_tokenizer
 
 SUBSET = ["the cat sat .", "the cat ran"]  # the 2, cat 2, sat 1, . 1, ran 1
 TASK = make_task(train=["the dog ran", "stock fell"], test=["the cat won"])  # 8 occurrences of 7 tokens

@@ -3,7 +3,7 @@
 import pytest
 from transformers import AutoTokenizer
 
-from tlm_hf.tokenizer_training import train_wordpiece
+from tlm_hf.data.tokenizer import train_wordpiece
 
 TEXTS = ["the cat sat on the mat", "the dog sat on the log", "a cat and a dog met"] * 20
 

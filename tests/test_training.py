@@ -17,18 +17,13 @@ from training_helpers import REPO, TINY_MODEL, as_flags, tiny_files
 from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
 
 from tlm_hf import ConvBertForMaskedLM
-from tlm_hf.corpus import load_paragraphs, random_subset
-from tlm_hf.finetuning import accuracy_summary, build_classifier, check_labels, load_accuracy
-from tlm_hf.mlm import mlm_collator, tokenize_paragraphs
-from tlm_hf.settings import (
-    ModelSettings,
-    SettingsError,
-    TaskSettings,
-    claim_run_dir,
-    parse_overrides,
-    parse_settings,
-)
-from tlm_hf.token_stats import load_tokenizer
+from tlm_hf.data.corpus import load_paragraphs, random_subset
+from tlm_hf.training.finetuning import accuracy_summary, build_classifier, check_labels, load_accuracy
+from tlm_hf.training.mlm import mlm_collator, tokenize_paragraphs
+from tlm_hf.arguments import parse_settings
+from tlm_hf.settings import ModelSettings, SettingsError, TaskSettings, parse_key_values
+from tlm_hf.training.runs import claim_run_dir
+from tlm_hf.data.tokenizer import load_tokenizer
 
 QUIET = dict(report_to="none", disable_tqdm=True, dataloader_pin_memory=False, save_strategy="no")
 
@@ -230,7 +225,8 @@ def test_yaml_values_are_typed_and_the_command_line_wins(tmp_path):
     task, args = parse_settings((TaskSettings, TrainingArguments),
                                 ["--config", str(config), "--learning_rate", "8e-5", "--output_dir", str(tmp_path)])
     assert task.task == "ag_news" and args.learning_rate == 8e-5 and args.weight_decay == 0.012
-    assert parse_overrides("hidden_size=32,hidden_act=gelu") == {"hidden_size": 32, "hidden_act": "gelu"}
+    assert parse_key_values("hidden_size=32,hidden_act=gelu", setting="config_overrides", typed=True) == {
+        "hidden_size": 32, "hidden_act": "gelu"}
 
 
 def test_output_folder_of_a_different_run_is_refused(tmp_path):
@@ -267,7 +263,7 @@ def test_accuracy_metric_loads_offline_and_summary_reads_per_epoch_accuracy():
 
 def test_push_to_hub_without_a_token_fails_before_training(tiny, tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr("tlm_hf.publish.get_token", lambda: None)
+    monkeypatch.setattr("tlm_hf.hub.publish.get_token", lambda: None)
     out = tmp_path / "ft"
     with pytest.raises(SystemExit, match="No Hugging Face token: set HF_TOKEN"):
         run_script("finetune.py", {**tiny_task(tiny), "scratch": True, "output_dir": str(out),
@@ -279,7 +275,7 @@ def test_push_to_hub_publishes_the_run_folder_with_its_card(tiny, tmp_path, monk
     uploads = []
     monkeypatch.setenv("HF_TOKEN", "hf_test")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr("tlm_hf.publish.upload", lambda folder, repo_id, **kw: uploads.append((folder, repo_id, kw))
+    monkeypatch.setattr("tlm_hf.hub.publish.upload", lambda folder, repo_id, **kw: uploads.append((folder, repo_id, kw))
                         or f"https://hf.co/{repo_id}/commit/1")
     out = tmp_path / "ft"
     run_script("finetune.py", {**tiny_task(tiny), "scratch": True, "num_train_epochs": 1, "output_dir": str(out),

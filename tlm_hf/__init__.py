@@ -2,22 +2,27 @@
 
 Importing the package registers the model classes with the transformers Auto classes, and the soft committee
 pipeline with the transformers pipeline registry.
+
+Layout: `models/` (configuration, modeling and pipeline files, copied beside saved weights for remote code),
+`data/` (corpora, tasks, token statistics, subsets, tokenizers), `training/` (recipes, MLM, fine-tuning,
+experiments, run files, results tables), `hub/` (model cards, publishing, paper-checkpoint conversion),
+`settings.py` (the settings vocabulary), `arguments.py` and `cli.py` (the only modules that parse command lines).
 """
 
 from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from .configuration_conv_bert import PRESETS, ConvBertConfig
-from .configuration_soft_committee import SoftCommitteeConfig
-from .modeling_conv_bert import (
+from .models.configuration_conv_bert import PRESETS, ConvBertConfig
+from .models.configuration_soft_committee import SoftCommitteeConfig
+from .models.modeling_conv_bert import (
     ConvBertForMaskedLM,
     ConvBertForSequenceClassification,
     ConvBertModel,
     ConvBertPreTrainedModel,
 )
-from .modeling_soft_committee import SoftCommitteeForSequenceClassification, SoftCommitteeOutput
-from .pipeline_soft_committee import PIPELINE_TASK as SOFT_COMMITTEE_TASK
-from .pipeline_soft_committee import SoftCommitteePipeline
+from .models.modeling_soft_committee import SoftCommitteeForSequenceClassification, SoftCommitteeOutput
+from .models.pipeline_soft_committee import PIPELINE_TASK as SOFT_COMMITTEE_TASK
+from .models.pipeline_soft_committee import SoftCommitteePipeline
 
 # transformers already has a (YituTech) `ConvBertConfig`, and the Auto mappings refuse a second class of
 # that name unless `exist_ok`. They key registered classes by object, so the built-in stays untouched.

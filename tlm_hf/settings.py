@@ -1,160 +1,69 @@
-"""Settings of the training scripts: dataclasses filled from a YAML file, then from the command line.
+"""The one vocabulary of settings: dataclasses for a corpus, a task, a subset, a model and each kind of run.
 
-Each script declares what it needs as dataclasses (its own, the shared `CorpusSettings`, `TaskSettings`,
-`ModelSettings` below, and `transformers.TrainingArguments`) and calls `parse_settings`. A key that no
-dataclass knows, in the YAML file or on the command line, is an error, never silently ignored.
+The training scripts and the `tlm` command build these same dataclasses (through `tlm_hf.arguments`), so a
+setting has one name and one meaning everywhere: `--corpus_where split=train` means the same to `tlm stats`
+as to `train/pretrain.py`. The library itself takes these dataclasses or plain values and parses no command
+line. KEY=VALUE text (`corpus_where`, `task_data`, `config_overrides`, ...) has one parser,
+`parse_key_values`.
 """
 
-import argparse
+import ast
+import dataclasses
 import difflib
-import json
-import os
-import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-import yaml
-from transformers import HfArgumentParser
+from transformers import TrainingArguments
+
+from .data.corpus import DEFAULT_SUBSET_SEED
+from .data.subsets import DEFAULT_AVOID_FRACTION
+from .errors import SettingsError
 
 
-class SettingsError(ValueError):
-    """A mistake in the settings, reported as one line with the fix."""
-
-
-def bf16_available() -> bool:
-    """bf16 autocast where the hardware runs it natively: recent GPUs, and CPUs with AMX (Sapphire Rapids on),
-    where it trains BERT-6 about 1.5x faster than fp32. fp32 elsewhere."""
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    return torch.cpu._is_amx_tile_supported() and torch.cpu._is_avx512_bf16_supported()
-
-
-def precision_defaults() -> dict:
-    """TrainingArguments for bf16 where available (Trainer accepts bf16 on a CPU only with use_cpu)."""
-    if not bf16_available():
-        return {}
-    return {"bf16": True} if torch.cuda.is_available() else {"bf16": True, "use_cpu": True}
-
-
-def parse_settings(types, args=None, *, defaults=None, required=()):
-    """Instances of `types` from `--config FILE.yaml` and the command line (which wins).
-
-    defaults: the script's own defaults (e.g. the paper's recipe), under the YAML file.
-    required: fields that must be set by the YAML file or the command line.
-    """
-    parser = HfArgumentParser(types)
-    parser.add_argument("--config", help="YAML file of settings; command-line flags override it")
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--config")
-    config_path = pre.parse_known_args(args)[0].config
-    values = dict(defaults or {})
-    if config_path:
-        values.update(read_yaml(config_path))
-    actions = {action.dest: action for action in parser._actions}
-    for key in values:
-        if key not in actions or key in ("help", "config"):
-            hint = difflib.get_close_matches(key, actions, n=1)
-            raise SettingsError(
-                f"{config_path or 'defaults'}: unknown setting {key!r}; "
-                + (f"did you mean {hint[0]!r}?" if hint else "remove it or check the spelling")
-            )
-    parser.set_defaults(**{key: _coerce(actions[key], value) for key, value in values.items()})
-    for dest, action in actions.items():
-        action.required = dest in required and dest not in values
-    *parsed, remaining = parser.parse_args_into_dataclasses(args, return_remaining_strings=True)
-    if remaining:
-        raise SettingsError(f"unknown option {remaining[0]!r}; run with --help for the list of settings")
-    return parsed[: len(types)]
-
-
-def read_yaml(path) -> dict:
-    """A YAML file holding one mapping of settings."""
+def _literal(text: str):
+    """'32' -> 32, '1e-3' -> 0.001, 'true' -> True, 'gelu' -> 'gelu'."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false", "null", "none"):
+        return {"true": True, "false": False}.get(lowered)
     try:
-        values = yaml.safe_load(Path(path).read_text()) or {}
-    except FileNotFoundError:
-        raise SettingsError(f"config file {path} not found; check the path given to --config") from None
-    if not isinstance(values, dict):
-        raise SettingsError(f"{path} must hold a mapping of settings (key: value), not {type(values).__name__}")
-    return values
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        try:
+            return float(text)
+        except ValueError:
+            return text.strip()
 
 
-def _coerce(action, value):
-    """YAML reads `5e-5` as a string and a single value where a list is expected: convert like argparse."""
-    convert = action.type if callable(action.type) else (lambda v: v)
-    if action.nargs in ("+", "*"):
-        values = value if isinstance(value, list) else [value]
-        return [convert(v) if isinstance(v, str) else v for v in values]
-    return value
+def parse_key_values(text: str | None, *, setting: str, typed: bool = False) -> dict:
+    """'a=1,b=x' -> {'a': '1', 'b': 'x'} (with `typed`, values become numbers and booleans where they are).
 
-
-def parse_overrides(text: str | None) -> dict:
-    """'hidden_size=32,num_hidden_layers=1' -> {'hidden_size': 32, 'num_hidden_layers': 1}."""
-    overrides = {}
+    `setting` names the setting in the error message. Empty text gives {}.
+    """
+    pairs = {}
     for item in (text or "").split(","):
         if not item.strip():
             continue
         key, sep, value = item.partition("=")
-        if not sep:
-            raise SettingsError(f"config_overrides expects KEY=VALUE[,KEY=VALUE], got {item!r}")
-        overrides[key.strip()] = yaml.safe_load(value)
-    return overrides
+        if not sep or not key.strip():
+            raise SettingsError(f"{setting} expects KEY=VALUE[,KEY=VALUE], got {item.strip()!r}; e.g. {setting} a=1,b=2")
+        pairs[key.strip()] = _literal(value) if typed else value.strip()
+    return pairs
 
 
-def atomic_write(path, data: str | bytes) -> None:
-    """Write through a temporary sibling and `os.replace`: readers and interrupted runs never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    with tempfile.NamedTemporaryFile(mode, dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
-        f.write(data)
-    os.replace(f.name, path)
+def field_names(types) -> set[str]:
+    return {f.name for t in types for f in dataclasses.fields(t)}
 
 
-def write_json(path, data) -> None:
-    atomic_write(path, json.dumps(data, indent=2, default=str) + "\n")
-
-
-def read_json(path):
-    return json.loads(Path(path).read_text())
-
-
-# TrainingArguments that change what a run computes (not how fast or how it logs).
-RUN_DEFINING_ARGS = (
-    "learning_rate", "weight_decay", "num_train_epochs", "max_steps", "per_device_train_batch_size",
-    "gradient_accumulation_steps", "lr_scheduler_type", "warmup_steps", "seed", "optim", "bf16", "fp16",
-)
-
-
-def run_config(settings, training_args) -> dict:
-    """The run_config.json of a run: every script setting and the run-defining TrainingArguments."""
-    merged = {}
-    for part in settings:
-        merged.update(asdict(part))
-    merged.pop("resume", None)
-    training = {name: getattr(training_args, name) for name in RUN_DEFINING_ARGS}
-    training["world_size"] = training_args.world_size
-    return json.loads(json.dumps({"settings": merged, "training": training}, default=str))
-
-
-def claim_run_dir(run_dir, config: dict, *, write: bool) -> None:
-    """Refuse a folder that holds another run's run_config.json; else (on the main process) record ours."""
-    path = Path(run_dir) / "run_config.json"
-    if path.exists():
-        old = json.loads(path.read_text())
-        for section in ("settings", "training"):
-            for key in sorted(set(old.get(section, {})) | set(config[section])):
-                before, now = old.get(section, {}).get(key), config[section].get(key)
-                if before != now:
-                    raise SettingsError(
-                        f"{run_dir} already holds a different run ({key} was {before!r}, now {now!r}); "
-                        "choose another --output_dir or delete that folder"
-                    )
-    if write:
-        write_json(path, config)
-
-
-# --- settings shared by the scripts -----------------------------------------------------------------
+def check_settings(types, values: dict, where: str) -> None:
+    """Refuse a key of `values` that is not a field of one of `types`, naming the nearest field."""
+    known = field_names(types)
+    for key in values:
+        if key not in known:
+            hint = difflib.get_close_matches(key, known, n=1)
+            raise SettingsError(
+                f"{where}: unknown setting {key!r}; "
+                + (f"did you mean {hint[0]!r}?" if hint else "remove it or check the spelling")
+            )
 
 
 @dataclass
@@ -170,9 +79,9 @@ class CorpusSettings:
     min_chars: int = 1
 
     def load(self, num_proc=None):
-        from .corpus import load_paragraphs
+        from .data.corpus import load_paragraphs
 
-        where = dict(item.split("=", 1) for item in self.corpus_where.split(",")) if self.corpus_where else None
+        where = parse_key_values(self.corpus_where, setting="corpus_where") or None
         return load_paragraphs(
             self.corpus, config=self.corpus_config, split=self.corpus_split, text_field=self.corpus_text_field,
             normalize_wikitext=self.normalize_wikitext, min_chars=self.min_chars, where=where, num_proc=num_proc,
@@ -194,13 +103,13 @@ class TaskSettings:
     task_seed: int = 42  # which examples form train and test; fixed across training seeds
 
     def load(self):
-        from .tasks import load_task
+        from .data.tasks import load_task
 
         if not self.task:
             raise SettingsError("no task given; set task (ag_news, dbpedia_14, few_rel) in the config or with --task")
         data_files = self.task_data
         if data_files and "=" in data_files:
-            data_files = dict(item.split("=", 1) for item in data_files.split(","))
+            data_files = parse_key_values(data_files, setting="task_data")
         relations = self.relations
         if relations:
             relations = int(relations) if relations.isdigit() else relations.split(",")
@@ -212,19 +121,49 @@ class TaskSettings:
 
 
 @dataclass
+class SubsetSettings:
+    """How the W_s pre-training paragraphs are chosen from the corpus (see `tlm_hf.data.subsets`)."""
+
+    subset: str = "random"  # random: W_s paragraphs by seed; custom: only task tokens; avoid: raised T_M
+    w_s: int | None = None  # W_s, paragraphs to pre-train on (random: default the whole corpus; custom/avoid: all that pass)
+    subset_seed: int = DEFAULT_SUBSET_SEED
+    avoid_fraction: float = DEFAULT_AVOID_FRACTION  # avoid: share of the task's tokens (T_C) kept out of the subset
+
+    def build(self, paragraphs, task, tokenizer, *, num_proc=None):
+        from .data.subsets import build_subset
+
+        if self.subset == "random" and self.w_s is None:
+            return paragraphs  # the whole corpus
+        return build_subset(
+            self.subset, paragraphs, task, tokenizer, w_s=self.w_s, seed=self.subset_seed,
+            avoid_fraction=self.avoid_fraction, num_proc=num_proc,
+        )
+
+
+@dataclass
+class TokenizerSettings:
+    tokenizer: str | None = None  # folder or Hub id; default bert-base-uncased (or a pre-trained folder's)
+
+    def load(self, default: str = "bert-base-uncased"):
+        from .data.tokenizer import load_tokenizer
+
+        return load_tokenizer(self.tokenizer or default)
+
+
+@dataclass
 class ModelSettings:
-    """The architecture (a preset of the paper, or a config.json / model folder) and its tokenizer."""
+    """The architecture: a preset of the paper, or a config.json / model folder, with fields overridden."""
 
     preset: str = "bert-6"
     config_overrides: str | None = None  # "hidden_size=32,num_hidden_layers=1"
-    tokenizer: str | None = None  # folder or Hub id; default bert-base-uncased (or a pre-trained folder's)
     max_length: int = 128  # the paper truncates every text at 128 tokens
 
     def config(self, tokenizer, **extra):
         """The ConvBertConfig, with vocabulary size and special token ids taken from `tokenizer`."""
-        from .configuration_conv_bert import PRESETS, ConvBertConfig
+        from .data.tokenizer import check_vocabulary
+        from .models.configuration_conv_bert import PRESETS, ConvBertConfig
 
-        overrides = {**parse_overrides(self.config_overrides), **extra}
+        overrides = {**parse_key_values(self.config_overrides, setting="config_overrides", typed=True), **extra}
         from_tokenizer = dict(
             vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, cls_token_id=tokenizer.cls_token_id,
             sep_token_id=tokenizer.sep_token_id, mask_token_id=tokenizer.mask_token_id,
@@ -241,17 +180,88 @@ class ModelSettings:
         return config
 
 
-def check_vocabulary(config, tokenizer) -> None:
-    """Refuse a tokenizer whose ids do not index the model's embedding the way it was trained."""
-    if len(tokenizer) != config.vocab_size:
-        raise SettingsError(
-            f"the tokenizer has {len(tokenizer)} tokens but the model's vocabulary has {config.vocab_size}; "
-            "use the tokenizer the model was (pre-)trained with, or drop vocab_size so it is taken from the tokenizer"
-        )
-    for name in ("pad_token_id", "cls_token_id", "sep_token_id", "mask_token_id"):
-        model_id, tokenizer_id = getattr(config, name), getattr(tokenizer, name)
-        if model_id is not None and tokenizer_id is not None and model_id != tokenizer_id:
-            raise SettingsError(
-                f"the model's {name} is {model_id} but the tokenizer's is {tokenizer_id}; "
-                "use the tokenizer the model was (pre-)trained with"
-            )
+# --- one dataclass per script, beside the shared ones above -------------------------------------------------
+
+
+@dataclass
+class PretrainSettings:
+    recipe: str = "paper"  # a name in tlm_hf.training.recipes.RECIPES: the defaults of every other setting
+    mlm_probability: float = 0.15
+    num_proc: int | None = None  # worker processes for tokenising
+    resume: bool = False  # continue from the newest checkpoint in OUTPUT_DIR/checkpoints
+
+
+@dataclass
+class FinetuneSettings:
+    recipe: str = "paper"
+    pretrained: str | None = None  # folder written by train/pretrain.py
+    scratch: bool = False  # random initialisation: the "without pre-training" arm
+    resume: bool = False  # continue from the newest checkpoint in OUTPUT_DIR/checkpoints
+
+
+@dataclass
+class CommitteeSettings:
+    recipe: str = "paper"
+    members: list[str] = field(default_factory=list)  # pre-trained MLM folders; with scratch, presets or folders
+    scratch: bool = False  # random initialisation: the "without pre-training" committee of Table 9
+    reference: str | None = None  # a train/finetune.py output folder (BERT-6) to compare against
+
+
+@dataclass
+class ExperimentSettings:
+    """train/experiment.py: rows of W_s, two arms, seeds; the children's settings come from the recipe."""
+
+    output_dir: str | None = None
+    recipe: str = "paper"
+    # -- rows: one per entry of w_s; subset, learning_rate and weight_decay per row, or one value for all
+    w_s: list[str] = field(default_factory=lambda: ["5000"])  # "all": every paragraph passing a custom/avoid filter
+    subset: list[str] = field(default_factory=lambda: ["random"])  # random, custom or avoid
+    learning_rate: list[float] = field(default_factory=list)  # fine-tuning the pre-trained arm; default the recipe's
+    weight_decay: list[float] = field(default_factory=list)
+    scratch_learning_rate: float | None = None  # the W_s = 0 row of the appendix tables; default the recipe's
+    scratch_weight_decay: float | None = None
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])  # fine-tuning seeds, >= 5 in the paper
+    subset_seed: int = DEFAULT_SUBSET_SEED
+    avoid_fraction: float = DEFAULT_AVOID_FRACTION
+    # -- the recipe's values unless set
+    pretrain_epochs: float | None = None
+    pretrain_learning_rate: float | None = None
+    pretrain_weight_decay: float | None = None
+    finetune_epochs: float | None = None
+    batch_size: int | None = None
+    # any other setting of the children, KEY=VALUE[,KEY=VALUE]: checked against train/pretrain.py's and
+    # train/finetune.py's settings before anything runs, and part of every run's cache key
+    pretrain_args: str | None = None  # e.g. "warmup_ratio=0.1,mlm_probability=0.3"
+    finetune_args: str | None = None
+    # -- how runs are started
+    launcher: str = "python"  # or e.g. "accelerate launch --num_processes 2"
+    dry_run: bool = False  # list the runs (cached or to start) and their folders, start nothing
+
+
+@dataclass
+class StatsSettings:
+    """`tlm stats`: what to print."""
+
+    min_count: int = 10  # k of T_M_k and coverage_k
+    json: bool = False  # print JSON instead of a table
+    num_proc: int | None = None  # worker processes for tokenising and filtering
+
+
+@dataclass
+class SubsetOutputSettings:
+    """`tlm subset`: where the chosen paragraphs go."""
+
+    output_dir: str | None = None  # replaced in one step; holds stats.json too
+    format: str = "datasets"  # datasets (load_from_disk) or jsonl
+    min_count: int = 10
+    num_proc: int | None = None
+
+
+# The settings of each script, in the order its parser returns them.
+PRETRAIN_SETTINGS = (PretrainSettings, SubsetSettings, CorpusSettings, TaskSettings, ModelSettings, TokenizerSettings,
+                     TrainingArguments)
+FINETUNE_SETTINGS = (FinetuneSettings, TaskSettings, ModelSettings, TokenizerSettings, TrainingArguments)
+COMMITTEE_SETTINGS = (CommitteeSettings, TaskSettings, ModelSettings, TokenizerSettings, TrainingArguments)
+EXPERIMENT_SETTINGS = (ExperimentSettings, CorpusSettings, TaskSettings, ModelSettings, TokenizerSettings)
+STATS_SETTINGS = (StatsSettings, SubsetSettings, CorpusSettings, TaskSettings, TokenizerSettings)
+SUBSET_SETTINGS = (SubsetOutputSettings, SubsetSettings, CorpusSettings, TaskSettings, TokenizerSettings)

@@ -25,10 +25,11 @@ from transformers import BertConfig, BertForMaskedLM, DataCollatorForLanguageMod
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from tlm_hf import PRESETS, ConvBertForMaskedLM
-from tlm_hf.corpus import load_paragraphs
-from tlm_hf.mlm import mlm_collator, tokenize_paragraphs
-from tlm_hf.settings import ModelSettings, bf16_available
-from tlm_hf.token_stats import load_tokenizer
+from tlm_hf.data.corpus import load_paragraphs
+from tlm_hf.training.mlm import mlm_collator, tokenize_paragraphs
+from tlm_hf.data.tokenizer import load_tokenizer
+from tlm_hf.settings import ModelSettings
+from tlm_hf.training.recipes import bf16_available
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -14,30 +14,21 @@ AutoModelForSequenceClassification or pipeline("soft-committee-classification"))
 members/<index>-<name>/ (each member's classifier and results.json).
 """
 
-import csv
-import io
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from transformers import TrainingArguments, set_seed
 
 from tlm_hf import ConvBertConfig, ConvBertForSequenceClassification, SoftCommitteeForSequenceClassification
-from tlm_hf.finetuning import PAPER_FINETUNING, build_classifier, classification_trainer, fine_tune
-from tlm_hf.settings import (
-    ModelSettings, SettingsError, TaskSettings, atomic_write, claim_run_dir, parse_settings, read_json, run_config,
-    write_json,
-)
-from tlm_hf.token_stats import load_tokenizer
+from tlm_hf.arguments import parse_settings
+from tlm_hf.settings import COMMITTEE_SETTINGS, SettingsError
+from tlm_hf.training.finetuning import classification_trainer, fine_tune, initial_classifier
+from tlm_hf.training.results import markdown_table, write_results
+from tlm_hf.training.runs import claim_run_dir, read_json, run_config, write_json
 
-COLUMNS = ("model", "bert_blocks", "cls", "d", "kernel", "heads", "accuracy")
-
-
-@dataclass
-class CommitteeSettings:
-    members: list[str] = field(default_factory=list)  # pre-trained MLM folders; with scratch, presets or folders
-    scratch: bool = False  # random initialisation: the "without pre-training" committee of Table 9
-    reference: str | None = None  # a train/finetune.py output folder (BERT-6) to compare against
+COLUMNS = {"model": "model", "BERT blocks": "bert_blocks", "CLs": "cls", "d": "d", "kernel": "kernel",
+           "No. heads": "heads", "Acc.": "accuracy"}
 
 
 def table_row(name: str, architecture: dict, accuracy: float) -> dict:
@@ -51,24 +42,14 @@ def table_row(name: str, architecture: dict, accuracy: float) -> dict:
     )
 
 
-def markdown(rows: list[dict], title: str) -> str:
-    lines = [title, "", "| model | BERT blocks | CLs | d | kernel | No. heads | Acc. |",
-             "| --- | ---: | ---: | ---: | --- | ---: | ---: |"]
-    lines += [f"| {' | '.join(str(row[column]) for column in COLUMNS)} |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-# -- settings: the paper's fine-tuning recipe, then the YAML file (--config), then the command line -----------
+# -- settings: the recipe's fine-tuning (--recipe, default paper), then the YAML file, then the command line -----
 try:
-    settings, task, model_settings, args = parse_settings(
-        (CommitteeSettings, TaskSettings, ModelSettings, TrainingArguments),
-        defaults=PAPER_FINETUNING, required=("output_dir",),
+    settings, task, model_settings, tokenizer_settings, args = parse_settings(
+        COMMITTEE_SETTINGS, stage="finetuning", required=("output_dir",)
     )
     if not settings.members:
         raise SettingsError("no members; list them under `members:` in the config or with --members")
-    tokenizer = load_tokenizer(
-        model_settings.tokenizer or (settings.members[0] if not settings.scratch else "bert-base-uncased")
-    )
+    tokenizer = tokenizer_settings.load(default=settings.members[0] if not settings.scratch else "bert-base-uncased")
     task_data = task.load()
     if settings.reference:  # its accuracy, and its architecture from its config
         reference = read_json(Path(settings.reference) / "results.json")
@@ -76,7 +57,7 @@ try:
     else:
         reference = None
     out = Path(args.output_dir)
-    claim_run_dir(out, run_config((settings, task, model_settings), args), write=args.should_save)
+    claim_run_dir(out, run_config((settings, task, model_settings, tokenizer_settings), args), write=args.should_save)
 except (SettingsError, ValueError, FileNotFoundError) as err:
     sys.exit(f"committee.py: error: {err}")
 
@@ -91,13 +72,10 @@ for index, member in enumerate(settings.members):
     else:
         print(f"[run] member {index} ({member}): {member_dir}", flush=True)
         set_seed(base_seed + index)
-        if not settings.scratch:
-            model = build_classifier(task_data, tokenizer, pretrained=member)
-        elif Path(member).exists():  # the architecture of a saved model, random weights
-            model = build_classifier(task_data, tokenizer, config=ConvBertConfig.from_pretrained(member))
-        else:
-            config = replace(model_settings, preset=member).config(tokenizer)
-            model = build_classifier(task_data, tokenizer, config=config)
+        # scratch: a preset, or a saved model's architecture, with random weights
+        from_folder = not settings.scratch or Path(member).exists()
+        model = initial_classifier(task_data, tokenizer, pretrained=member if from_folder else None,
+                                   scratch=settings.scratch, model_settings=replace(model_settings, preset=member))
         args.output_dir, args.seed = str(member_dir / "checkpoints"), base_seed + index
         trainer, summary = fine_tune(model, tokenizer, task_data, args, max_length=model_settings.max_length)
         trainer.save_model(str(member_dir))
@@ -116,7 +94,8 @@ eval_args = TrainingArguments(
 )
 evaluation = classification_trainer(committee, tokenizer, task_data, eval_args, max_length=model_settings.max_length)
 committee_accuracy = evaluation.evaluate()["eval_accuracy"]
-rows.append(dict(model="soft committee", **dict.fromkeys(COLUMNS[1:-1], ""), accuracy=round(committee_accuracy, 4)))
+rows.append(dict(model="soft committee", **dict.fromkeys(list(COLUMNS.values())[1:-1], ""),
+                 accuracy=round(committee_accuracy, 4)))
 if reference is not None:
     name = f"reference: {Path(settings.reference).name}"
     rows.append(table_row(name, reference_config.to_dict(), reference["accuracy_final"]))
@@ -127,17 +106,12 @@ tokenizer.save_pretrained(out)
 training = "without pre-training" if settings.scratch else "pre-trained"
 title = (f"{task.task}: {len(task_data['train']):,} train / {len(task_data['test']):,} test, {len(members)} members "
          f"{training}, final-epoch test accuracy")
-csv_text = io.StringIO()
-writer = csv.DictWriter(csv_text, fieldnames=COLUMNS, lineterminator="\n")
-writer.writeheader()
-writer.writerows(rows)
-atomic_write(out / "results.csv", csv_text.getvalue())
-atomic_write(out / "results.md", markdown(rows, title))
-write_json(out / "results.json", {
+markdown = markdown_table(rows, {header: (lambda row, key=key: row[key]) for header, key in COLUMNS.items()}, title)
+write_results(out, rows, fields=COLUMNS.values(), markdown=markdown, data={
     "task": task.task, "title": title, "committee_accuracy": committee_accuracy,
     "member_accuracies": [r["accuracy_final"] for r in member_results], "members": member_results,
     "reference": settings.reference, "reference_accuracy": reference["accuracy_final"] if reference else None,
     "rows": rows,
 })
-print(markdown(rows, title))
+print(markdown)
 print(f"wrote {out}/results.json, results.csv, results.md and the committee folder")

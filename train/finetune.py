@@ -1,4 +1,4 @@
-"""Fine-tune a ConvBert classifier on a task, from a pre-trained folder or from scratch, with the paper's recipe.
+"""Fine-tune a ConvBert classifier on a task, from a pre-trained folder or from scratch, with a named recipe.
 
     python train/finetune.py --pretrained runs/pretrain-5k --task ag_news \
         --task_data train=../shared/data/ag_news/train_partial.jsonl.gz,test=../shared/data/ag_news/test.jsonl.gz \
@@ -14,53 +14,32 @@ published with its model card, as `tlm publish` does; the token is checked befor
 """
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-from transformers import TrainingArguments, set_seed
+from transformers import set_seed
 
-from tlm_hf import ConvBertConfig
-from tlm_hf.finetuning import PAPER_FINETUNING, build_classifier, fine_tune
-from tlm_hf.publish import PublishError, push_run, take_over_trainer_push
-from tlm_hf.settings import (
-    ModelSettings,
-    SettingsError,
-    TaskSettings,
-    claim_run_dir,
-    parse_settings,
-    run_config,
-    write_json,
-)
-from tlm_hf.token_stats import load_tokenizer
+from tlm_hf.arguments import parse_settings
+from tlm_hf.hub.publish import PublishError, push_run, take_over_trainer_push
+from tlm_hf.settings import FINETUNE_SETTINGS, SettingsError
+from tlm_hf.training.finetuning import fine_tune, initial_classifier
+from tlm_hf.training.runs import claim_run_dir, run_config, write_json
 
-
-@dataclass
-class FinetuneSettings:
-    pretrained: str | None = None  # folder written by train/pretrain.py
-    scratch: bool = False  # random initialisation: the "without pre-training" arm
-
-
-# -- settings: the paper's recipe, then the YAML file (--config), then the command line --------------------
+# -- settings: the recipe (--recipe, default paper), then the YAML file (--config), then the command line -------
 try:
-    settings, task, model_settings, args = parse_settings(
-        (FinetuneSettings, TaskSettings, ModelSettings, TrainingArguments),
-        defaults=PAPER_FINETUNING, required=("output_dir",),
+    settings, task, model_settings, tokenizer_settings, args = parse_settings(
+        FINETUNE_SETTINGS, stage="finetuning", required=("output_dir",)
     )
     if settings.pretrained is None and not settings.scratch:
         raise SettingsError("nothing to fine-tune; give --pretrained FOLDER, or --scratch for a random initialisation")
     set_seed(args.seed)
-    tokenizer = load_tokenizer(model_settings.tokenizer or settings.pretrained or "bert-base-uncased")
+    tokenizer = tokenizer_settings.load(default=settings.pretrained or "bert-base-uncased")
     task_data = task.load()
-    if settings.scratch:  # the same architecture as the pre-trained folder (or the preset), random weights
-        if settings.pretrained:
-            config = ConvBertConfig.from_pretrained(settings.pretrained)
-        else:
-            config = model_settings.config(tokenizer)
-        model = build_classifier(task_data, tokenizer, config=config)
-    else:
-        model = build_classifier(task_data, tokenizer, pretrained=settings.pretrained)
+    # scratch: the architecture of the pre-trained folder (or of the preset), random weights
+    model = initial_classifier(task_data, tokenizer, pretrained=settings.pretrained, scratch=settings.scratch,
+                               model_settings=model_settings)
     run_dir = Path(args.output_dir)
-    claim_run_dir(run_dir, run_config((settings, task, model_settings), args), write=args.should_save)
+    claim_run_dir(run_dir, run_config((settings, task, model_settings, tokenizer_settings), args),
+                  write=args.should_save)
     push_to_hub = take_over_trainer_push(args)  # the run folder is pushed at the end, with its card
 except (SettingsError, PublishError, ValueError, FileNotFoundError) as err:
     sys.exit(f"finetune.py: error: {err}")

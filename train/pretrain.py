@@ -1,4 +1,4 @@
-"""MLM pre-training of a ConvBert (BERT-6 or BERT-1) on W_s paragraphs, with the paper's recipe, through Trainer.
+"""MLM pre-training of a ConvBert (BERT-6 or BERT-1) on W_s paragraphs, with a named recipe, through Trainer.
 
     python train/pretrain.py --preset bert-6 --w_s 5000 --corpus ../shared/data/wikitext2/paragraphs.jsonl.gz \
         --corpus_where split=train --normalize_wikitext --tokenizer ../shared/data/bert-base-uncased \
@@ -13,48 +13,25 @@ published with its model card, as `tlm publish` does; the token is checked befor
 """
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-from transformers import Trainer, TrainingArguments, set_seed
+from transformers import Trainer, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from tlm_hf import ConvBertForMaskedLM
-from tlm_hf.mlm import PAPER_PRETRAINING, mlm_collator, pretraining_stats, tokenize_paragraphs
-from tlm_hf.settings import (
-    CorpusSettings,
-    ModelSettings,
-    SettingsError,
-    TaskSettings,
-    claim_run_dir,
-    parse_settings,
-    run_config,
-    write_json,
-)
-from tlm_hf.publish import PublishError, push_run, take_over_trainer_push
-from tlm_hf.subsets import build_subset
-from tlm_hf.token_stats import load_tokenizer
+from tlm_hf.arguments import parse_settings
+from tlm_hf.hub.publish import PublishError, push_run, take_over_trainer_push
+from tlm_hf.settings import PRETRAIN_SETTINGS, SettingsError
+from tlm_hf.training.mlm import mlm_collator, pretraining_stats, tokenize_paragraphs
+from tlm_hf.training.runs import claim_run_dir, run_config, write_json
 
-
-@dataclass
-class PretrainSettings:
-    subset: str = "random"  # random: W_s paragraphs by seed; custom: only task tokens; avoid: raised T_M
-    w_s: int | None = None  # W_s, paragraphs to pre-train on (custom/avoid: default every paragraph that passes)
-    subset_seed: int = 42  # the paper draws its random subsets with seed 42
-    avoid_fraction: float = 0.5  # avoid: share of the task's tokens (T_C) kept out of the subset
-    mlm_probability: float = 0.15
-    num_proc: int | None = None  # worker processes for tokenising
-    resume: bool = False  # continue from the last checkpoint in OUTPUT_DIR/checkpoints
-
-
-# -- settings: the paper's recipe, then the YAML file (--config), then the command line --------------------
+# -- settings: the recipe (--recipe, default paper), then the YAML file (--config), then the command line -------
 try:
-    settings, corpus, task, model_settings, args = parse_settings(
-        (PretrainSettings, CorpusSettings, TaskSettings, ModelSettings, TrainingArguments),
-        defaults=PAPER_PRETRAINING, required=("output_dir",),
+    settings, subset_settings, corpus, task, model_settings, tokenizer_settings, args = parse_settings(
+        PRETRAIN_SETTINGS, stage="pretraining", required=("output_dir",)
     )
     set_seed(args.seed)
-    tokenizer = load_tokenizer(model_settings.tokenizer or "bert-base-uncased")
+    tokenizer = tokenizer_settings.load()
     config = model_settings.config(tokenizer)  # vocabulary and special token ids from the tokenizer
     run_dir = Path(args.output_dir)
     args.output_dir = str(run_dir / "checkpoints")
@@ -63,20 +40,15 @@ try:
         checkpoint = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
         if checkpoint is None:
             raise SettingsError(f"--resume: no checkpoint in {args.output_dir}; run without --resume to start afresh")
-    claim_run_dir(run_dir, run_config((settings, corpus, task, model_settings), args), write=args.should_save)
+    claim_run_dir(run_dir, run_config((settings, subset_settings, corpus, task, model_settings, tokenizer_settings),
+                                      args), write=args.should_save)
     push_to_hub = take_over_trainer_push(args)  # the run folder is pushed at the end, with its card
 
     # -- data: the W_s paragraphs, their token statistics, MLM inputs ------------------------------------
     with args.main_process_first(desc="pre-training data"):
         task_data = task.load() if task.task else None
         paragraphs = corpus.load(num_proc=settings.num_proc)
-        if settings.subset == "random" and settings.w_s is None:
-            subset = paragraphs  # the whole corpus
-        else:
-            subset = build_subset(
-                settings.subset, paragraphs, task_data, tokenizer, w_s=settings.w_s, seed=settings.subset_seed,
-                avoid_fraction=settings.avoid_fraction, num_proc=settings.num_proc,
-            )
+        subset = subset_settings.build(paragraphs, task_data, tokenizer, num_proc=settings.num_proc)
         stats = pretraining_stats(subset, task_data, tokenizer, num_proc=settings.num_proc)
         train_data = tokenize_paragraphs(subset, tokenizer, max_length=model_settings.max_length,
                                          num_proc=settings.num_proc)
@@ -96,8 +68,8 @@ result = trainer.train(resume_from_checkpoint=checkpoint)
 trainer.save_model(str(run_dir))
 if trainer.is_world_process_zero():
     write_json(run_dir / "pretraining_stats.json", {
-        "corpus": corpus.corpus, "corpus_where": corpus.corpus_where, "subset": settings.subset,
-        "seed": settings.subset_seed, "task": task.task, **stats, "train_loss": result.training_loss,
+        "corpus": corpus.corpus, "corpus_where": corpus.corpus_where, "subset": subset_settings.subset,
+        "seed": subset_settings.subset_seed, "task": task.task, **stats, "train_loss": result.training_loss,
         "global_step": trainer.state.global_step,
     })
     if push_to_hub:

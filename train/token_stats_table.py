@@ -12,9 +12,10 @@ from pathlib import Path
 
 import datasets
 
-from tlm_hf.corpus import load_paragraphs, random_subset
-from tlm_hf.tasks import load_task
-from tlm_hf.token_stats import count_tokens, coverage_stats, load_tokenizer, tokenize
+from tlm_hf.data.corpus import load_paragraphs, random_subset
+from tlm_hf.data.tasks import load_task
+from tlm_hf.data.token_stats import count_tokens, coverage_stats, tokenize
+from tlm_hf.data.tokenizer import load_tokenizer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -1,19 +1,9 @@
 """Masked-language-model pre-training data: tokenised paragraphs, the paper's masking, subset statistics."""
 
-import torch
 from datasets import Dataset
 from transformers import DataCollatorForLanguageModeling
 
-from .settings import precision_defaults
-from .token_stats import count_tokens, token_stats, tokenize
-
-# The paper's pre-training recipe (appendix): AdamW, batch 32, 50 epochs, lr 5.5e-5, weight decay 1e-2,
-# linear decay to zero without warm-up. A checkpoint per epoch (the last two kept) for --resume.
-PAPER_PRETRAINING = dict(
-    num_train_epochs=50, per_device_train_batch_size=32, learning_rate=5.5e-5, weight_decay=1e-2,
-    lr_scheduler_type="linear", warmup_steps=0, logging_strategy="epoch", save_strategy="epoch",
-    save_total_limit=2, **precision_defaults(), dataloader_pin_memory=torch.cuda.is_available(),
-)
+from ..data.token_stats import count_tokens, token_stats, tokenize
 
 
 def tokenize_paragraphs(paragraphs: Dataset, tokenizer, *, max_length: int = 128, num_proc=None) -> Dataset:

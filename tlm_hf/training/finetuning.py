@@ -3,31 +3,22 @@
 `train/finetune.py` is the script around these; the soft committee fine-tunes its members with them too:
 
     model = build_classifier(task, tokenizer, pretrained="runs/pretrain")      # or config=... for scratch
-    trainer, summary = fine_tune(model, tokenizer, task, TrainingArguments(**PAPER_FINETUNING, output_dir=...))
+    args = TrainingArguments(**recipe_defaults("paper", "finetuning"), output_dir=...)
+    trainer, summary = fine_tune(model, tokenizer, task, args)
 """
 
 from pathlib import Path
 
 import evaluate
-import torch
 from datasets import DatasetDict
 from transformers import DataCollatorWithPadding, Trainer
 
-from .configuration_conv_bert import ConvBertConfig
-from .modeling_conv_bert import ConvBertForSequenceClassification
-from .settings import SettingsError, check_vocabulary, precision_defaults
+from ..data.tokenizer import check_vocabulary
+from ..errors import SettingsError
+from ..models.configuration_conv_bert import ConvBertConfig
+from ..models.modeling_conv_bert import ConvBertForSequenceClassification
 
 ACCURACY_METRIC = Path(__file__).with_name("metrics") / "accuracy.py"
-
-
-# The paper's fine-tuning recipe (appendix): AdamW, batch 32, 50 epochs, linear decay to zero without
-# warm-up, test accuracy after every epoch. lr and weight decay change per table (Tables 10-12).
-PAPER_FINETUNING = dict(
-    num_train_epochs=50, per_device_train_batch_size=32, per_device_eval_batch_size=128, learning_rate=5e-5,
-    weight_decay=1e-2, lr_scheduler_type="linear", warmup_steps=0, eval_strategy="epoch",
-    logging_strategy="epoch", save_strategy="no", **precision_defaults(),
-    dataloader_pin_memory=torch.cuda.is_available(),
-)
 
 
 def load_accuracy():
@@ -78,6 +69,16 @@ def build_classifier(task: DatasetDict, tokenizer, *, pretrained=None, config: C
     return model
 
 
+def initial_classifier(task: DatasetDict, tokenizer, *, pretrained=None, scratch: bool = False, model_settings=None):
+    """The model an arm starts from: the encoder of the MLM folder `pretrained`; or, with `scratch`, a random
+    initialisation of `pretrained`'s architecture, or of `model_settings` (a ModelSettings) without a folder."""
+    if not scratch:
+        return build_classifier(task, tokenizer, pretrained=pretrained)
+    if pretrained is not None:
+        return build_classifier(task, tokenizer, config=ConvBertConfig.from_pretrained(pretrained))
+    return build_classifier(task, tokenizer, config=model_settings.config(tokenizer))
+
+
 def tokenize_task(task: DatasetDict, tokenizer, *, max_length: int = 128, num_proc=None) -> DatasetDict:
     """input_ids and label, truncated at max_length; DataCollatorWithPadding pads per batch."""
 
@@ -114,7 +115,7 @@ def accuracy_summary(log_history: list[dict]) -> dict:
 
 
 def fine_tune(model, tokenizer, task: DatasetDict, args, *, max_length: int = 128, resume_from_checkpoint=None):
-    """Train with `args` (see PAPER_FINETUNING), return the Trainer and the accuracy summary."""
+    """Train with `args` (see `tlm_hf.training.recipes`), return the Trainer and the accuracy summary."""
     trainer = classification_trainer(model, tokenizer, task, args, max_length=max_length)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     return trainer, accuracy_summary(trainer.state.log_history)

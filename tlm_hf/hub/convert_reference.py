@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from .configuration_conv_bert import ConvBertConfig
-from .modeling_conv_bert import ConvBertForMaskedLM, ConvBertForSequenceClassification
+from ..models.configuration_conv_bert import ConvBertConfig
+from ..models.modeling_conv_bert import ConvBertForMaskedLM, ConvBertForSequenceClassification
 
 _CONV_PREFIX = "bert.encoder.layer.0."
 _COPIED_CONFIG_FIELDS = (

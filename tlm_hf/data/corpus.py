@@ -1,4 +1,4 @@
-"""Pre-training corpora as paragraphs, and random subsets of W_s paragraphs.
+"""Pre-training corpora as paragraphs, random subsets of W_s paragraphs, and texts as a `text` Dataset.
 
 The paper's unit of pre-training data is the Wikipedia paragraph; W_s is the number of
 paragraphs a model is pre-trained on (2,000 to 200,000 in the paper, drawn with seed 42).
@@ -6,12 +6,13 @@ paragraphs a model is pre-trained on (2,000 to 200,000 in the paper, drawn with 
 
 import re
 
-from datasets import Dataset, IterableDataset
+from datasets import Dataset, DatasetDict, IterableDataset, concatenate_datasets
 
-from .data_files import is_local, load_files, load_hub
+from .files import is_local, load_files, load_hub
 
 DEFAULT_CORPUS = "wikimedia/wikipedia"  # the corpus of the paper's code
 DEFAULT_CORPUS_CONFIG = "20231101.en"
+DEFAULT_SUBSET_SEED = 42  # the paper draws its random subsets with seed 42
 
 _WIKITEXT_HEADING = re.compile(r"^(=+)\s.*\s\1$")  # "= = History = =" in WikiText
 _WIKITEXT_JOINER = re.compile(r" @(.)@ ")  # "1 @,@ 000" -> "1,000", "role @-@ playing" -> "role-playing"
@@ -113,7 +114,7 @@ def load_paragraphs(
     )
 
 
-def random_subset(paragraphs: Dataset, w_s: int, seed: int = 42) -> Dataset:
+def random_subset(paragraphs: Dataset, w_s: int, seed: int = DEFAULT_SUBSET_SEED) -> Dataset:
     """Exactly `w_s` paragraphs drawn by `seed` (the paper uses 42).
 
     A seeded shuffle of the whole corpus followed by its first W_s rows: it does not depend on
@@ -129,3 +130,13 @@ def random_subset(paragraphs: Dataset, w_s: int, seed: int = 42) -> Dataset:
             f"choose W_s <= {len(paragraphs)} or a bigger corpus"
         )
     return paragraphs.shuffle(seed=seed).select(range(w_s))
+
+def as_texts(texts) -> Dataset:
+    """A Dataset with a `text` column from a Dataset, a DatasetDict (splits joined) or strings."""
+    if isinstance(texts, DatasetDict):
+        return concatenate_datasets([split.select_columns(["text"]) for split in texts.values()])
+    if isinstance(texts, Dataset):
+        if "text" not in texts.column_names:
+            raise ValueError(f"no 'text' column (columns: {', '.join(texts.column_names)}); rename the text column")
+        return texts
+    return Dataset.from_dict({"text": list(texts)})

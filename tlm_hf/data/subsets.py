@@ -22,10 +22,12 @@ import numpy as np
 import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict
 
-from .corpus import random_subset
-from .token_stats import count_tokens, load_tokenizer, tokenize
+from .corpus import DEFAULT_SUBSET_SEED, random_subset
+from .token_stats import count_tokens, tokenize
+from .tokenizer import load_tokenizer
 
 SUBSET_KINDS = ("random", "custom", "avoid")
+DEFAULT_AVOID_FRACTION = 0.5
 SUBSET_FORMATS = ("datasets", "jsonl")
 
 
@@ -64,8 +66,8 @@ def build_subset(
     tokenizer=None,
     *,
     w_s: int | None = None,
-    seed: int = 42,
-    avoid_fraction: float = 0.5,
+    seed: int = DEFAULT_SUBSET_SEED,
+    avoid_fraction: float = DEFAULT_AVOID_FRACTION,
     num_proc: int | None = None,
     batch_size: int = 1000,
 ) -> Dataset:

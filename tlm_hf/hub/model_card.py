@@ -12,8 +12,8 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification
 
-from .settings import atomic_write, read_json
-from .tasks import TASKS
+from ..data.tasks import TASKS
+from ..training.runs import atomic_write, read_json
 
 CITATION = """```bibtex
 @article{gross2025tiny,
@@ -27,9 +27,9 @@ CITATION = """```bibtex
 # Hub ids of the corpora a run may name by a local path (the mirrored data).
 _KNOWN_CORPORA = {"wikitext2": "Salesforce/wikitext", "wikipedia": "wikimedia/wikipedia"}
 _HYPERPARAMETERS = (
-    "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
-    "weight_decay", "lr_scheduler_type", "warmup_steps", "warmup_ratio", "mlm_probability", "max_length", "seed",
-    "bf16", "fp16",
+    "recipe", "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+    "gradient_accumulation_steps", "weight_decay", "lr_scheduler_type", "warmup_steps", "adam_beta2",
+    "mlm_probability", "max_length", "seed", "bf16", "fp16",
 )
 _EXAMPLE_TEXT = "The team won the championship after a late goal in the final."
 

@@ -22,7 +22,10 @@ counted with `numpy.bincount` over the vocabulary.
 
 import numpy as np
 import pyarrow.compute as pc
-from datasets import Dataset, DatasetDict, concatenate_datasets
+from datasets import Dataset, DatasetDict
+
+from .corpus import as_texts
+from .tokenizer import load_tokenizer
 
 STAT_DESCRIPTIONS = {
     "W_s": "pre-training paragraphs",
@@ -37,30 +40,6 @@ STAT_DESCRIPTIONS = {
     "N_C": "token occurrences in the task",
 }
 
-
-def load_tokenizer(tokenizer):
-    """A tokenizer object as is, or `AutoTokenizer.from_pretrained` of a folder or Hub id."""
-    if not isinstance(tokenizer, str):
-        return tokenizer
-    from transformers import AutoTokenizer
-
-    try:
-        return AutoTokenizer.from_pretrained(tokenizer)
-    except (OSError, ValueError) as err:
-        raise FileNotFoundError(
-            f"cannot load tokenizer {tokenizer!r}; pass a folder with tokenizer files or a reachable Hub id"
-        ) from err
-
-
-def as_texts(texts) -> Dataset:
-    """A Dataset with a `text` column from a Dataset, a DatasetDict (splits joined) or strings."""
-    if isinstance(texts, DatasetDict):
-        return concatenate_datasets([split.select_columns(["text"]) for split in texts.values()])
-    if isinstance(texts, Dataset):
-        if "text" not in texts.column_names:
-            raise ValueError(f"no 'text' column (columns: {', '.join(texts.column_names)}); rename the text column")
-        return texts
-    return Dataset.from_dict({"text": list(texts)})
 
 
 def tokenize(texts, tokenizer, *, num_proc: int | None = None, batch_size: int = 1000) -> Dataset:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from .data_files import expand_files, file_suffix, load_files, load_hub
+from .files import expand_files, file_suffix, load_files, load_hub
 
 
 @dataclass(frozen=True)

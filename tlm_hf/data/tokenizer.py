@@ -1,0 +1,67 @@
+"""Tokenizers: loading one, checking that it fits a model, and training a small WordPiece vocabulary on a subset.
+
+In BERT-1 the 30,522 x hidden embedding is the biggest weight; a vocabulary fitted to W_s
+paragraphs shrinks it. The trained tokenizer keeps BERT's pipeline (lower-casing, punctuation
+splitting, [CLS] ... [SEP]) and special tokens, so it drops into the same training code.
+"""
+
+from transformers import AutoTokenizer, BertTokenizer, PreTrainedTokenizerFast
+
+from ..errors import SettingsError
+from .corpus import as_texts
+
+
+def load_tokenizer(tokenizer):
+    """A tokenizer object as is, or `AutoTokenizer.from_pretrained` of a folder or Hub id."""
+    if not isinstance(tokenizer, str):
+        return tokenizer
+    try:
+        return AutoTokenizer.from_pretrained(tokenizer)
+    except (OSError, ValueError) as err:
+        raise FileNotFoundError(
+            f"cannot load tokenizer {tokenizer!r}; pass a folder with tokenizer files or a reachable Hub id"
+        ) from err
+
+
+def check_vocabulary(config, tokenizer) -> None:
+    """Refuse a tokenizer whose ids do not index the model's embedding the way it was trained."""
+    if len(tokenizer) != config.vocab_size:
+        raise SettingsError(
+            f"the tokenizer has {len(tokenizer)} tokens but the model's vocabulary has {config.vocab_size}; "
+            "use the tokenizer the model was (pre-)trained with, or drop vocab_size so it is taken from the tokenizer"
+        )
+    for name in ("pad_token_id", "cls_token_id", "sep_token_id", "mask_token_id"):
+        model_id, tokenizer_id = getattr(config, name), getattr(tokenizer, name)
+        if model_id is not None and tokenizer_id is not None and model_id != tokenizer_id:
+            raise SettingsError(
+                f"the model's {name} is {model_id} but the tokenizer's is {tokenizer_id}; "
+                "use the tokenizer the model was (pre-)trained with"
+            )
+
+
+def train_wordpiece(
+    texts,
+    vocab_size: int,
+    *,
+    lowercase: bool = True,
+    min_frequency: int = 2,
+    batch_size: int = 1000,
+    output_dir: str | None = None,
+) -> PreTrainedTokenizerFast:
+    """A BERT WordPiece tokenizer of at most `vocab_size` tokens trained on `texts`.
+
+    texts: a Dataset with a `text` column or any sequence of strings. The five BERT special
+    tokens come first ([PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4). With output_dir the
+    tokenizer is also written there with `save_pretrained` (reload with AutoTokenizer).
+    """
+    data = as_texts(texts)
+    if len(data) == 0:
+        raise ValueError("no texts to train a tokenizer on; pass a non-empty subset")
+    base = BertTokenizer(do_lower_case=lowercase)
+    if vocab_size <= len(base):
+        raise ValueError(f"vocab_size {vocab_size} leaves no room beside the {len(base)} special tokens; raise it")
+    batches = (data[i : i + batch_size]["text"] for i in range(0, len(data), batch_size))
+    tokenizer = base.train_new_from_iterator(batches, vocab_size, length=len(data), min_frequency=min_frequency)
+    if output_dir is not None:
+        tokenizer.save_pretrained(output_dir)
+    return tokenizer

@@ -1,0 +1,1 @@
+"""The model files: ConvBert and the soft committee. Each folder saved by them carries copies of these files."""

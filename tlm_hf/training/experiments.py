@@ -1,0 +1,234 @@
+"""The paper's experiment matrix: cached runs, rows of a results table, and the table and plot files.
+
+A row is one pre-training subset (W_s paragraphs chosen a random, custom or avoid way) with its token
+statistics, and test accuracy over seeds for two arms: fine-tuned from that pre-training, and from
+scratch (same architecture, random initialisation). Gap = mean accuracy pre-trained - mean scratch.
+"""
+
+import hashlib
+import io
+import json
+import statistics
+import textwrap
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..errors import SettingsError
+from ..data.subsets import SUBSET_KINDS
+from ..settings import (
+    FINETUNE_SETTINGS,
+    PRETRAIN_SETTINGS,
+    ExperimentSettings,
+    check_settings,
+    parse_key_values,
+)
+from .recipes import get_recipe
+from .results import markdown_table, write_results
+
+ROW_FIELDS = (
+    "subset", "W_s", "T_W", "T_C", "T_M", "acc_pretrained_mean", "acc_pretrained_std", "acc_scratch_mean",
+    "acc_scratch_std", "gap", "acc_pretrained_best_mean", "acc_scratch_best_mean", "seeds",
+)
+
+
+# Settings that change how a run is executed, not what it computes: left out of its cache key, so a
+# finished run is reused whatever they were. Every other setting of a child run is part of the key.
+EXECUTION_ONLY = frozenset({
+    "output_dir", "resume", "num_proc", "launcher", "dry_run", "disable_tqdm", "report_to", "log_level",
+    "logging_strategy", "logging_steps", "logging_first_step", "save_strategy", "save_steps", "save_total_limit",
+    "dataloader_num_workers", "dataloader_pin_memory", "dataloader_persistent_workers", "dataloader_prefetch_factor",
+    "per_device_eval_batch_size", "push_to_hub", "hub_model_id", "hub_token", "hub_private_repo", "hub_revision",
+})
+
+
+@dataclass
+class PlannedRun:
+    """One child run of an experiment: its script, its complete settings and its cached folder."""
+
+    script: str  # pretrain.py or finetune.py
+    settings: dict
+    run_dir: Path
+    label: str
+    done_file: str  # written last by the script: its presence marks a finished run
+
+
+@dataclass
+class ExperimentPlan:
+    scratch: dict[int, PlannedRun]  # seed -> the scratch arm, shared by every row
+    rows: list[tuple[str, PlannedRun, list[PlannedRun]]]  # (subset kind, pre-training, fine-tunes per seed)
+
+    def runs(self) -> list[PlannedRun]:
+        return [*self.scratch.values(), *(run for _, pre, fine in self.rows for run in (pre, *fine))]
+
+
+def broadcast_rows(exp: ExperimentSettings) -> list[dict]:
+    """One dict per table row; a list given with one value applies to every row, an empty one the recipe's."""
+    columns = dict(w_s=exp.w_s, subset=exp.subset, learning_rate=exp.learning_rate, weight_decay=exp.weight_decay)
+    n = len(exp.w_s)
+    for name, values in columns.items():
+        if len(values) not in (0, 1, n):
+            raise SettingsError(f"{name} has {len(values)} values for {n} rows (w_s); give one value or {n}")
+    return [{name: (values[i if len(values) > 1 else 0] if values else None) for name, values in columns.items()}
+            for i in range(n)]
+
+
+def run_key(settings: dict) -> str:
+    """A short hash of a run's settings: equal settings, equal key, so a finished run is found again."""
+    canonical = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+def cache_key(stage: str, settings: dict) -> str:
+    """The key of a child run: its settings over its recipe's values, less the EXECUTION_ONLY ones."""
+    resolved = {**getattr(get_recipe(settings.get("recipe", "paper")), stage), **settings}
+    return run_key({key: value for key, value in resolved.items() if key not in EXECUTION_ONLY})
+
+
+def _given(**values) -> dict:
+    """The settings that were set (None means: the recipe's value)."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _parse_w_s(value: str) -> int | None:
+    if value == "all":
+        return None
+    try:
+        w_s = int(value)
+    except ValueError:
+        raise SettingsError(f"w_s {value!r} is not a number of paragraphs; write e.g. 5000, or all") from None
+    if w_s < 1:
+        raise SettingsError(f"w_s must be at least 1, got {w_s}")
+    return w_s
+
+
+def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer) -> ExperimentPlan:
+    """Every run of the experiment with its complete settings, each checked against its script's settings,
+    so that a mistake in any row stops the experiment before the first run starts."""
+    get_recipe(exp.recipe)
+    if not task.task:
+        raise SettingsError("an experiment needs a task; set task in the config or with --task")
+    if exp.output_dir is None:
+        raise SettingsError("an experiment needs an output folder; pass --output_dir")
+    if not exp.seeds:
+        raise SettingsError("no seeds; give at least one with --seeds")
+    out = Path(exp.output_dir)
+    pretrain_extra = parse_key_values(exp.pretrain_args, setting="pretrain_args", typed=True)
+    finetune_extra = parse_key_values(exp.finetune_args, setting="finetune_args", typed=True)
+    common = dict(recipe=exp.recipe, **asdict(task), **asdict(tokenizer), **_given(
+        per_device_train_batch_size=exp.batch_size))
+    finetuning = _given(num_train_epochs=exp.finetune_epochs)
+
+    def planned(stage, types, script, settings, folder, label, done_file):
+        check_settings(types, settings, f"{label} (pretrain_args / finetune_args and the experiment's settings)")
+        return PlannedRun(script, settings, out / folder.format(key=cache_key(stage, settings)), label, done_file)
+
+    scratch = {}
+    for seed in exp.seeds:  # the scratch arm does not depend on W_s: one run per seed serves every row
+        settings = dict(scratch=True, **asdict(model), **common, seed=seed, **finetuning, **_given(
+            learning_rate=exp.scratch_learning_rate, weight_decay=exp.scratch_weight_decay), **finetune_extra)
+        scratch[seed] = planned("finetuning", FINETUNE_SETTINGS, "finetune.py", settings,
+                                f"finetune/scratch-seed{seed}-{{key}}", f"scratch, seed {seed}", "results.json")
+    rows = []
+    for spec in broadcast_rows(exp):
+        if spec["subset"] not in SUBSET_KINDS:
+            raise SettingsError(f"unknown subset {spec['subset']!r}; use one of {', '.join(SUBSET_KINDS)}")
+        name = f"{spec['subset']}-ws{spec['w_s']}"
+        pretrain = dict(
+            subset=spec["subset"], w_s=_parse_w_s(spec["w_s"]), subset_seed=exp.subset_seed,
+            avoid_fraction=exp.avoid_fraction, **asdict(corpus), **asdict(model), **common, **_given(
+                num_train_epochs=exp.pretrain_epochs, learning_rate=exp.pretrain_learning_rate,
+                weight_decay=exp.pretrain_weight_decay), **pretrain_extra,
+        )
+        pre = planned("pretraining", PRETRAIN_SETTINGS, "pretrain.py", pretrain, f"pretrain/{name}-{{key}}",
+                      f"pre-training {spec['subset']} W_s={spec['w_s']}", "pretraining_stats.json")
+        fine = []
+        for seed in exp.seeds:
+            settings = dict(**common, max_length=model.max_length, seed=seed, **finetuning, **_given(
+                learning_rate=spec["learning_rate"], weight_decay=spec["weight_decay"]), **finetune_extra)
+            check_settings(FINETUNE_SETTINGS, settings, f"fine-tuning {name}")
+            # keyed by the pre-training's key, not its path: the same runs are found from any working directory
+            key = cache_key("finetuning", {**settings, "pretrained": pre.run_dir.name})
+            fine.append(PlannedRun("finetune.py", {"pretrained": str(pre.run_dir), **settings},
+                                   out / "finetune" / f"pretrained-{name}-seed{seed}-{key}",
+                                   f"fine-tuning W_s={spec['w_s']} ({spec['subset']}), seed {seed}", "results.json"))
+        rows.append((spec["subset"], pre, fine))
+    return ExperimentPlan(scratch, rows)
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single seed)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def table_row(subset: str, stats: dict, pretrained: list[dict], scratch: list[dict]) -> dict:
+    """One row from the subset's pretraining_stats.json and the fine-tunes' results.json of both arms.
+
+    Accuracies are the final-epoch test accuracy, as the paper reports; best-epoch means come along.
+    """
+    pre_mean, pre_std = _mean_std([r["accuracy_final"] for r in pretrained])
+    scratch_mean, scratch_std = _mean_std([r["accuracy_final"] for r in scratch])
+    return {
+        "subset": subset, "W_s": stats["W_s"], "T_W": stats["T_W"], "T_C": stats.get("T_C"),
+        "T_M": stats.get("T_M"), "acc_pretrained_mean": pre_mean, "acc_pretrained_std": pre_std,
+        "acc_scratch_mean": scratch_mean, "acc_scratch_std": scratch_std, "gap": pre_mean - scratch_mean,
+        "acc_pretrained_best_mean": statistics.fmean(r["accuracy_best"] for r in pretrained),
+        "acc_scratch_best_mean": statistics.fmean(r["accuracy_best"] for r in scratch),
+        "seeds": sorted(r["seed"] for r in pretrained),
+    }
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+TABLE_COLUMNS = {
+    "subset": lambda r: r["subset"],
+    "W_s": lambda r: _num(r["W_s"]),
+    "T_W": lambda r: _num(r["T_W"]),
+    "T_M": lambda r: _num(r["T_M"]),
+    "Acc. pre-trained": lambda r: f"{r['acc_pretrained_mean']:.3f} ± {r['acc_pretrained_std']:.3f}",
+    "Acc. scratch": lambda r: f"{r['acc_scratch_mean']:.3f} ± {r['acc_scratch_std']:.3f}",
+    "Gap": lambda r: f"{r['gap']:+.3f}",
+}
+
+
+def experiment_table(rows: list[dict], title: str = "") -> str:
+    """The paper's table shape: W_s, T_W, T_M, accuracy mean ± std of both arms, gap."""
+    return markdown_table(rows, TABLE_COLUMNS, title)
+
+
+def plot_results(rows: list[dict], title: str = "") -> bytes:
+    """PNG: accuracy of both arms (mean ± std over seeds) and the gap against W_s, one marker per subset kind."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (acc_ax, gap_ax) = plt.subplots(2, 1, figsize=(6, 6), sharex=True, height_ratios=[2, 1])
+    markers = dict(random="o", custom="s", avoid="^")
+    for kind in dict.fromkeys(r["subset"] for r in rows):
+        part = sorted((r for r in rows if r["subset"] == kind), key=lambda r: r["W_s"])
+        w_s = [r["W_s"] for r in part]
+        marker = markers.get(kind, "o")
+        acc_ax.errorbar(w_s, [r["acc_pretrained_mean"] for r in part], [r["acc_pretrained_std"] for r in part],
+                        marker=marker, capsize=3, color="C0", label=f"pre-trained ({kind})")
+        acc_ax.errorbar(w_s, [r["acc_scratch_mean"] for r in part], [r["acc_scratch_std"] for r in part],
+                        marker=marker, capsize=3, color="C1", linestyle="--", label=f"scratch ({kind})")
+        gap_ax.plot(w_s, [r["gap"] for r in part], marker=marker, color="C2", label=kind)
+    gap_ax.axhline(0, color="grey", linewidth=0.8)
+    acc_ax.set_ylabel("test accuracy")
+    acc_ax.legend(fontsize="small")
+    acc_ax.set_title("\n".join(textwrap.wrap(title, 80)), fontsize="small")
+    gap_ax.set_ylabel("gap")
+    gap_ax.set_xlabel("W_s (pre-training paragraphs)")
+    gap_ax.set_xscale("log")
+    fig.tight_layout()
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=120)
+    plt.close(fig)
+    return out.getvalue()
+
+
+def write_experiment_results(rows: list[dict], out_dir, title: str = "") -> None:
+    """results.json (list of rows), results.csv, results.md and results.png in out_dir."""
+    write_results(out_dir, rows, fields=ROW_FIELDS, markdown=experiment_table(rows, title), png=plot_results(rows, title))
