@@ -111,6 +111,38 @@ def test_member_logits_only_on_request():
     assert output.member_logits is None and output.logits.shape == (3, 3)
 
 
+@pytest.mark.parametrize("batched", [False, True])
+def test_committee_of_mean_and_cls_pooling_members_gives_the_sum_of_their_logits(batched):
+    members = [conv_bert(0, classifier_pooling="mean"), conv_bert(1), conv_bert(2, classifier_pooling="mean")]
+    committee = SoftCommitteeForSequenceClassification.from_members(members, batch_identical_members=batched)
+    assert committee._groups == [[0, 2], [1]]
+    input_ids, attention_mask = batch()
+    expected = sequential_logits(members, input_ids, attention_mask).sum(dim=0)
+    with torch.no_grad():
+        logits = committee(input_ids, attention_mask=attention_mask).logits
+    torch.testing.assert_close(logits, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_committee_of_members_with_shared_weights_and_factorised_embeddings_saves_loads_and_sums(tmp_path, batched):
+    two_blocks = dict(num_hidden_layers=2)
+    members = [
+        conv_bert(0, share_ffn=True, **two_blocks), conv_bert(1, share_ffn=True, **two_blocks),
+        conv_bert(2, share_blocks=True, norm_position="pre", **two_blocks),
+        conv_bert(3, embedding_size=16), conv_bert(4, embedding_size=16),
+    ]
+    committee = SoftCommitteeForSequenceClassification.from_members(members, batch_identical_members=batched)
+    assert committee._groups == [[0, 1], [2], [3, 4]]
+    committee.save_pretrained(tmp_path)
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path, batch_identical_members=batched)
+    input_ids, attention_mask = batch()
+    expected = sequential_logits(members, input_ids, attention_mask).sum(dim=0)
+    with torch.no_grad():
+        for model in (committee, reloaded):
+            torch.testing.assert_close(model(input_ids, attention_mask=attention_mask).logits, expected,
+                                       rtol=1e-5, atol=1e-6)
+
+
 def test_committee_is_padding_safe_in_eval_mode():
     committee = SoftCommitteeForSequenceClassification.from_members(mixed_members())
     input_ids, attention_mask = batch(lengths=(20, 9))

@@ -76,6 +76,7 @@ def test_pretrained_members_are_fine_tuned_from_their_folders_and_compared_to_a_
     tmp_path, capsys, monkeypatch
 ):
     settings = tiny_settings(tmp_path)
+    del settings["config_overrides"]  # pre-trained members keep their folders' architecture: overrides are refused
     tokenizer = AutoTokenizer.from_pretrained(settings["tokenizer"])
     members = []
     for index, preset in enumerate(["bert-1-h12", "bert-1-cl2-d64-k3x3-h8"]):

@@ -71,7 +71,11 @@ def test_every_shipped_config_parses_and_plans_its_runs(config, tmp_path, capsys
     rows = broadcast_rows(exp)
     assert rows and task.task and len(exp.seeds) >= 2
     plan = run_experiment(config, tmp_path / "plan", "--dry_run", capsys=capsys, monkeypatch=monkeypatch)
-    assert plan.count("[would run]") == len(exp.seeds) * (len(rows) + 1) + len(rows)
+    # one pre-training per row and one fine-tune per seed and row; one scratch arm per seed, shared by the rows,
+    # unless each row trains its own vocabulary (then each row has its own scratch arm)
+    scratch_runs = len(exp.seeds) * (len(rows) if "wordpiece_vocab_size=" in (exp.pretrain_args or "")
+                                     or exp.recipe == "fast" else 1)
+    assert plan.count("[would run]") == len(exp.seeds) * len(rows) + len(rows) + scratch_runs
 
 
 def test_rows_must_match_the_number_of_w_s_values():
@@ -90,4 +94,32 @@ def test_table_row_averages_seeds_and_gap_is_difference_of_means():
     assert row["acc_scratch_std"] == 0
     assert row["gap"] == pytest.approx(0.03)
     assert row["seeds"] == [0, 1]
-    assert "| random | 5,000 | 22,137 | 1,470 | 0.870 ± 0.014 | 0.840 ± 0.000 | +0.030 |" in experiment_table([row])
+    assert "| random | 5,000 | 22,137 | 1,470 | - | - | - | 0.870 ± 0.014 | 0.840 ± 0.000 | +0.030 |" in experiment_table(
+        [row])
+
+
+def test_compare_plans_every_variant_before_running_and_refuses_a_misspelled_setting(tmp_path, capsys, monkeypatch):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**tiny_files(tmp_path), "w_s": [24], "seeds": [0, 1]}))
+    variants = tmp_path / "variants.yaml"
+    variants.write_text(yaml.safe_dump({"variants": [
+        {"name": "plain"}, {"name": "shared blocks", "config_overrides": "num_hidden_layers=2,share_blocks=true"},
+        {"name": "more masking", "pretrain_args": {"mlm_probability": 0.3}},
+    ]}))
+
+    def compare(*extra):
+        monkeypatch.chdir(REPO)
+        monkeypatch.setattr(sys, "argv", ["compare.py", "--config", str(config), "--variants", str(variants),
+                                          "--output_dir", str(tmp_path / "out"), "--dry_run", *extra])
+        capsys.readouterr()
+        runpy.run_path(str(REPO / "train" / "compare.py"), run_name="__main__")
+
+    with pytest.raises(SystemExit) as exit:
+        compare()
+    assert exit.value.code == 0
+    plan = capsys.readouterr().out
+    # one pre-training and two fine-tunes per variant; the plain and the masking variant share the scratch arms
+    assert plan.count("[would run] pre-training") == 3 and plan.count("[would run] scratch") == 4
+    variants.write_text(yaml.safe_dump({"variants": [{"name": "typo", "pretrain_args": {"mlm_probabilty": 0.3}}]}))
+    with pytest.raises(SystemExit, match="unknown setting 'mlm_probabilty'; did you mean 'mlm_probability'"):
+        compare()

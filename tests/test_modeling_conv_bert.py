@@ -292,6 +292,36 @@ def test_too_long_input_is_refused_with_the_fix():
         model(torch.ones(1, 40, dtype=torch.long))
 
 
+@pytest.mark.parametrize("model_class", [ConvBertModel, ConvBertForMaskedLM, ConvBertForSequenceClassification])
+@pytest.mark.parametrize("bad_id", [VOCAB, VOCAB + 7, -1])
+def test_token_id_outside_the_vocabulary_is_refused_naming_it_and_the_vocabulary_size(model_class, bad_id):
+    model = model_class(tiny_config())
+    input_ids, attention_mask = batch()
+    input_ids[1, 3] = bad_id
+    message = rf"input_ids contains the id {bad_id}, outside .*vocab_size={VOCAB}.* model's own tokenizer"
+    with pytest.raises(ValueError, match=message):
+        model(input_ids, attention_mask)
+
+
+def test_token_id_check_is_left_out_while_torch_compile_traces(monkeypatch):
+    """A data-dependent check would break the compiled graph; the embedding lookup then fails by itself."""
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    input_ids, attention_mask = batch()
+    input_ids[0, 0] = VOCAB
+    with pytest.raises(IndexError):
+        ConvBertModel(tiny_config())(input_ids, attention_mask)
+
+
+@pytest.mark.parametrize("model_class", [ConvBertModel, ConvBertForMaskedLM, ConvBertForSequenceClassification])
+def test_attention_mask_of_another_shape_is_refused_naming_both_shapes(model_class):
+    model = model_class(tiny_config())
+    input_ids, attention_mask = batch()
+    with pytest.raises(ValueError, match=r"attention_mask has shape \(2, 19\) but input_ids has shape \(2, 20\)"):
+        model(input_ids, attention_mask[:, :-1])
+    with pytest.raises(ValueError, match=r"attention_mask has shape \(1, 20\) but inputs_embeds has shape \(2, 20\)"):
+        model(inputs_embeds=model.get_input_embeddings()(input_ids), attention_mask=attention_mask[:1])
+
+
 REMOTE_LOAD = """
 from transformers import AutoModelForMaskedLM
 import torch

@@ -57,7 +57,7 @@ def test_missing_tokenizer_is_file_not_found(tmp_path):
         load_tokenizer(str(tmp_path / "no-tokenizer"))
 
 
-def test_shared_bert_tokenizer_counts_the_tasks_tokens(shared_data):
-    tokenizer = load_tokenizer(str(shared_data / "bert-base-uncased"))
+def test_bundled_bert_tokenizer_counts_the_tasks_tokens():
+    tokenizer = load_tokenizer("sample:bert-base-uncased")
     stats = token_stats(["The cat sat on the mat."], make_task(["the cat sat"], ["on a mat"]), tokenizer)
     assert (stats["T_W"], stats["T_C"], stats["T_M"]) == (6, 6, 1)  # "a" is missing

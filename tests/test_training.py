@@ -64,9 +64,9 @@ def test_collator_masks_like_the_paper_and_pads_each_batch_to_its_longest_row(tm
     assert 0.75 < masked < 0.85 and 0.05 < kept < 0.15
 
 
-def test_mlm_loss_falls_on_real_wikitext(shared_data, tmp_path):
-    tokenizer = load_tokenizer(str(shared_data / "bert-base-uncased"))
-    paragraphs = load_paragraphs(str(shared_data / "wikitext2/paragraphs.jsonl.gz"), where={"split": "train"},
+def test_mlm_loss_falls_on_real_wikitext(tmp_path):
+    tokenizer = load_tokenizer("sample:bert-base-uncased")  # the real data bundled with the package
+    paragraphs = load_paragraphs("sample:wikitext2", where={"split": "train"},
                                  normalize_wikitext=True)
     data = tokenize_paragraphs(random_subset(paragraphs, 320, 42), tokenizer, max_length=32)
     args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=16, max_steps=20,

@@ -141,6 +141,8 @@ def _run_publish(args):
     print(f"exported to {report['export_dir']}:")
     for name, size in report["files"]:
         print(f"  {name:<40} {size:>14,} bytes")
+    if report["left_behind"]:
+        print(f"left behind (not part of a model folder): {', '.join(report['left_behind'])}")
     print(f"verified without tlm_hf: {report['verified']['class']}, logits {report['verified']['logits_shape']}")
     if args.dry_run:
         print(f"dry run: nothing uploaded; would upload these files to {args.repo_id}")

@@ -93,9 +93,10 @@ class TaskSettings:
     """A classification task of the registry (or any Hub dataset with its columns), sampled per label."""
 
     task: str | None = None  # ag_news, dbpedia_14, few_rel
-    task_data: str | None = None  # local files: "train=FILE,test=FILE", or one FILE split per label
+    task_data: str | None = None  # local files: "train=FILE,test=FILE", or one FILE (or train=FILE alone) split per label
     train_per_label: int | None = None  # default: the paper's
     test_per_label: int | None = None
+    validation_per_label: int | None = None  # a validation split carved from the training examples (choosing lr)
     relations: str | None = None  # few_rel: "P17,P22,..." or a count drawn by task_seed
     entity_markers: bool = False
     text_column: str | None = None
@@ -115,8 +116,9 @@ class TaskSettings:
             relations = int(relations) if relations.isdigit() else relations.split(",")
         return load_task(
             self.task, data_files=data_files, train_per_label=self.train_per_label,
-            test_per_label=self.test_per_label, seed=self.task_seed, relations=relations,
-            entity_markers=self.entity_markers, text_column=self.text_column, label_column=self.label_column,
+            test_per_label=self.test_per_label, validation_per_label=self.validation_per_label, seed=self.task_seed,
+            relations=relations, entity_markers=self.entity_markers, text_column=self.text_column,
+            label_column=self.label_column,
         )
 
 
@@ -158,12 +160,46 @@ class ModelSettings:
     config_overrides: str | None = None  # "hidden_size=32,num_hidden_layers=1"
     max_length: int = 128  # the paper truncates every text at 128 tokens
 
+    def overrides(self) -> dict:
+        """config_overrides as typed values; a key that is not a ConvBertConfig field is refused, naming the nearest."""
+        from .models.configuration_conv_bert import ConvBertConfig
+
+        overrides = parse_key_values(self.config_overrides, setting="config_overrides", typed=True)
+        known = {f.name for f in dataclasses.fields(ConvBertConfig)} | {"num_labels"}
+        for key in overrides:
+            if key not in known:
+                hint = difflib.get_close_matches(key, known, n=1)
+                raise SettingsError(
+                    f"config_overrides: {key!r} is not a field of the model's config; "
+                    + (f"did you mean {hint[0]!r}?" if hint else "check the spelling (see ConvBertConfig)")
+                )
+        return overrides
+
+    def check_max_length(self, config) -> None:
+        """Texts are truncated at max_length tokens: no more than the model has positions."""
+        if self.max_length > config.max_position_embeddings:
+            raise SettingsError(
+                f"max_length {self.max_length} is beyond the model's {config.max_position_embeddings} positions "
+                f"(max_position_embeddings); lower --max_length, or give a new model "
+                f"--config_overrides max_position_embeddings={self.max_length}"
+            )
+
+    def check(self) -> None:
+        """Everything `config` checks that needs no tokenizer: preset, overrides, max_length (for plans of runs)."""
+        from .models.configuration_conv_bert import PRESETS, ConvBertConfig
+
+        overrides = self.overrides()
+        if self.preset in PRESETS:
+            self.check_max_length(ConvBertConfig.from_preset(self.preset, **overrides))
+        elif not Path(self.preset).exists():
+            raise SettingsError(f"unknown preset {self.preset!r}; use one of {', '.join(PRESETS)} or a path to a config.json")
+
     def config(self, tokenizer, **extra):
         """The ConvBertConfig, with vocabulary size and special token ids taken from `tokenizer`."""
         from .data.tokenizer import check_vocabulary
         from .models.configuration_conv_bert import PRESETS, ConvBertConfig
 
-        overrides = {**parse_key_values(self.config_overrides, setting="config_overrides", typed=True), **extra}
+        overrides = {**self.overrides(), **extra}
         from_tokenizer = dict(
             vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, cls_token_id=tokenizer.cls_token_id,
             sep_token_id=tokenizer.sep_token_id, mask_token_id=tokenizer.mask_token_id,
@@ -171,12 +207,16 @@ class ModelSettings:
         if self.preset in PRESETS:
             config = ConvBertConfig.from_preset(self.preset, **{**from_tokenizer, **overrides})
         elif Path(self.preset).exists():
-            config = ConvBertConfig.from_pretrained(self.preset, **overrides)
+            try:
+                config = ConvBertConfig.from_pretrained(self.preset, **overrides)
+            except OSError as err:
+                raise SettingsError(f"cannot read the preset {self.preset}: {str(err).strip().splitlines()[0]}") from None
         else:
             raise SettingsError(
                 f"unknown preset {self.preset!r}; use one of {', '.join(PRESETS)} or a path to a config.json"
             )
         check_vocabulary(config, tokenizer)
+        self.check_max_length(config)
         return config
 
 
@@ -187,6 +227,13 @@ class ModelSettings:
 class PretrainSettings:
     recipe: str = "paper"  # a name in tlm_hf.training.recipes.RECIPES: the defaults of every other setting
     mlm_probability: float = 0.15
+    # held-out MLM evaluation: paragraphs never pre-trained on, drawn by subset_seed from outside W_s (at most a
+    # tenth of the corpus), or taken from the corpus rows matching heldout_where (e.g. split=valid); 0: none
+    heldout_size: int = 500
+    heldout_where: str | None = None
+    wordpiece_vocab_size: int | None = None  # train a WordPiece vocabulary of this size on W_s, instead of --tokenizer
+    # dropout while pre-training (None: the architecture's); the saved config keeps the architecture's for fine-tuning
+    pretraining_dropout: float | None = None
     num_proc: int | None = None  # worker processes for tokenising
     resume: bool = False  # continue from the newest checkpoint in OUTPUT_DIR/checkpoints
 
@@ -196,6 +243,9 @@ class FinetuneSettings:
     recipe: str = "paper"
     pretrained: str | None = None  # folder written by train/pretrain.py
     scratch: bool = False  # random initialisation: the "without pre-training" arm
+    # choose the learning rate among these on the validation split (validation_per_label), then report the
+    # chosen model's test accuracy; empty: train once with learning_rate, test accuracy after every epoch
+    learning_rates: list[float] = field(default_factory=list)
     resume: bool = False  # continue from the newest checkpoint in OUTPUT_DIR/checkpoints
 
 
@@ -221,6 +271,9 @@ class ExperimentSettings:
     scratch_learning_rate: float | None = None  # the W_s = 0 row of the appendix tables; default the recipe's
     scratch_weight_decay: float | None = None
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])  # fine-tuning seeds, >= 5 in the paper
+    # choose each fine-tuning's learning rate among these on the validation split (validation_per_label), the
+    # same grid for both arms; empty: the per-row learning_rate / scratch_learning_rate as in the paper
+    learning_rate_grid: list[float] = field(default_factory=list)
     subset_seed: int = DEFAULT_SUBSET_SEED
     avoid_fraction: float = DEFAULT_AVOID_FRACTION
     # -- the recipe's values unless set

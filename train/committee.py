@@ -23,9 +23,9 @@ from transformers import TrainingArguments, set_seed
 from tlm_hf import ConvBertConfig, ConvBertForSequenceClassification, SoftCommitteeForSequenceClassification
 from tlm_hf.arguments import parse_settings
 from tlm_hf.settings import COMMITTEE_SETTINGS, SettingsError
-from tlm_hf.training.finetuning import classification_trainer, fine_tune, initial_classifier
+from tlm_hf.training.finetuning import classification_trainer, fine_tune, initial_classifier, initial_config
 from tlm_hf.training.results import markdown_table, write_results
-from tlm_hf.training.runs import claim_run_dir, read_json, run_config, write_json
+from tlm_hf.training.runs import claim_run_dir, load_model_folder, model_folder_config, read_json, run_config, write_json
 
 COLUMNS = {"model": "model", "BERT blocks": "bert_blocks", "CLs": "cls", "d": "d", "kernel": "kernel",
            "No. heads": "heads", "Acc.": "accuracy"}
@@ -52,11 +52,20 @@ try:
     tokenizer = tokenizer_settings.load(default=settings.members[0] if not settings.scratch else "bert-base-uncased")
     task_data = task.load()
     if settings.reference:  # its accuracy, and its architecture from its config
+        model_folder_config(settings.reference, role="--reference", weights=False)
+        if not (Path(settings.reference) / "results.json").is_file():
+            raise SettingsError(f"--reference {settings.reference} has no results.json; give a train/finetune.py output folder")
         reference = read_json(Path(settings.reference) / "results.json")
         reference_config = ConvBertConfig.from_pretrained(settings.reference)
     else:
         reference = None
     out = Path(args.output_dir)
+    for index, member in enumerate(settings.members):  # every member checked before the first is trained
+        from_folder = not settings.scratch or Path(member).exists()
+        initial_config(tokenizer, pretrained=member if from_folder else None, scratch=settings.scratch,
+                       model_settings=replace(model_settings, preset=member), role=f"member {index}")
+        if (out / "members" / f"{index}-{Path(member).name}" / "results.json").exists():
+            model_folder_config(out / "members" / f"{index}-{Path(member).name}", role=f"finished member {index}")
     claim_run_dir(out, run_config((settings, task, model_settings, tokenizer_settings), args), write=args.should_save)
 except (SettingsError, ValueError, FileNotFoundError) as err:
     sys.exit(f"committee.py: error: {err}")
@@ -67,7 +76,7 @@ for index, member in enumerate(settings.members):
     member_dir = out / "members" / f"{index}-{Path(member).name}"
     if (member_dir / "results.json").exists():
         print(f"[cached] member {index}: {member_dir}", flush=True)
-        model = ConvBertForSequenceClassification.from_pretrained(member_dir)
+        model = load_model_folder(ConvBertForSequenceClassification, member_dir, role=f"finished member {index}")
         result = read_json(member_dir / "results.json")
     else:
         print(f"[run] member {index} ({member}): {member_dir}", flush=True)
@@ -75,7 +84,8 @@ for index, member in enumerate(settings.members):
         # scratch: a preset, or a saved model's architecture, with random weights
         from_folder = not settings.scratch or Path(member).exists()
         model = initial_classifier(task_data, tokenizer, pretrained=member if from_folder else None,
-                                   scratch=settings.scratch, model_settings=replace(model_settings, preset=member))
+                                   scratch=settings.scratch, model_settings=replace(model_settings, preset=member),
+                                   role=f"member {index}")
         args.output_dir, args.seed = str(member_dir / "checkpoints"), base_seed + index
         trainer, summary = fine_tune(model, tokenizer, task_data, args, max_length=model_settings.max_length)
         trainer.save_model(str(member_dir))

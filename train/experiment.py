@@ -14,40 +14,20 @@ Writes to --output_dir: results.json / .csv / .md / .png, and pretrain/<run>/ an
 """
 
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from tlm_hf.arguments import parse_settings
 from tlm_hf.settings import EXPERIMENT_SETTINGS, SettingsError
-from tlm_hf.training.experiments import experiment_table, plan_experiment, table_row, write_experiment_results
-from tlm_hf.training.runs import read_json
+from tlm_hf.training.experiments import (
+    experiment_table,
+    plan_experiment,
+    run_planned,
+    table_row,
+    write_experiment_results,
+)
 
-TRAIN = Path(__file__).resolve().parent
-
-
-def run(planned, *, launcher: list[str], dry_run: bool) -> dict | None:
-    """Start the planned run unless it finished before; return its done file as a dict (None in a dry run)."""
-    done = planned.run_dir / planned.done_file
-    if done.exists():
-        print(f"[cached] {planned.label}: {planned.run_dir}", flush=True)
-        return read_json(done)
-    print(f"[{'would run' if dry_run else 'run'}] {planned.label}: {planned.run_dir}", flush=True)
-    if dry_run:
-        return None
-    planned.run_dir.mkdir(parents=True, exist_ok=True)
-    settings_file = planned.run_dir / "settings.yaml"
-    settings_file.write_text(yaml.safe_dump(planned.settings, sort_keys=False))
-    command = [*launcher, str(TRAIN / planned.script), "--config", str(settings_file),
-               "--output_dir", str(planned.run_dir)]
-    if list(planned.run_dir.glob("checkpoints/checkpoint-*")):
-        command.append("--resume")  # an interrupted run continues where it stopped
-    if subprocess.run(command).returncode != 0:
-        sys.exit(f"experiment.py: error: {planned.script} failed for {planned.label}; its settings are in {settings_file}")
-    return read_json(done)
-
+SCRIPTS = Path(__file__).resolve().parent  # pretrain.py and finetune.py
 
 # -- settings and the whole plan, checked before anything runs ----------------------------------------------
 try:
@@ -57,22 +37,26 @@ except SettingsError as err:
     sys.exit(f"experiment.py: error: {err}")
 launcher = [sys.executable] if exp.launcher == "python" else shlex.split(exp.launcher)
 
-# -- the runs: scratch arms first (one per seed, shared by every row), then each row ------------------------
-scratch = {seed: run(planned, launcher=launcher, dry_run=exp.dry_run) for seed, planned in plan.scratch.items()}
-rows = []
-for subset, pretraining, finetunes in plan.rows:
-    stats = run(pretraining, launcher=launcher, dry_run=exp.dry_run)
-    pretrained = [run(planned, launcher=launcher, dry_run=exp.dry_run) for planned in finetunes]
-    if not exp.dry_run:
-        rows.append(table_row(subset, stats, pretrained, [scratch[seed] for seed in exp.seeds]))
+# -- the runs, each once: a row's pre-training first, then its fine-tunes and scratch arms ----------------------
+try:
+    outcomes = {planned.run_dir: run_planned(planned, scripts=SCRIPTS, launcher=launcher, dry_run=exp.dry_run)
+                for planned in plan.runs()}
+except SettingsError as err:
+    sys.exit(f"experiment.py: error: {err}")
 if exp.dry_run:
     sys.exit(0)
+rows = [
+    table_row(row.subset, outcomes[row.pretraining.run_dir], [outcomes[r.run_dir] for r in row.finetunes],
+              [outcomes[r.run_dir] for r in row.scratch])
+    for row in plan.rows
+]
 
 # -- the table -------------------------------------------------------------------------------------------------
-first = scratch[exp.seeds[0]]
+first = outcomes[plan.rows[0].scratch[0].run_dir]
 title = (f"{task.task}: {first['train_size']:,} train / {first['test_size']:,} test, {model.preset}"
          f"{' (' + model.config_overrides + ')' if model.config_overrides else ''}, recipe {exp.recipe}, "
-         f"{len(exp.seeds)} seeds, final-epoch test accuracy")
+         f"{len(exp.seeds)} seeds, "
+         + ("learning rate chosen on validation, test accuracy" if exp.learning_rate_grid else "final-epoch test accuracy"))
 write_experiment_results(rows, exp.output_dir, title)
 print(experiment_table(rows, title))
 print(f"wrote {exp.output_dir}/results.json, results.csv, results.md, results.png")

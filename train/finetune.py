@@ -4,6 +4,7 @@
         --task_data train=../shared/data/ag_news/train_partial.jsonl.gz,test=../shared/data/ag_news/test.jsonl.gz \
         --learning_rate 5e-5 --weight_decay 1e-2 --seed 0 --output_dir runs/ft-5k-seed0
     python train/finetune.py --scratch --preset bert-6 --task ag_news ... --output_dir runs/ft-scratch-seed0
+    python train/finetune.py ... --save_strategy epoch --output_dir runs/ft-5k-seed0 --resume  # after an interruption
 
 "Without pre-training" is the same architecture randomly initialised (--scratch; with --pretrained the
 architecture and tokenizer are read from that folder). Test accuracy is measured after every epoch;
@@ -21,8 +22,8 @@ from transformers import set_seed
 from tlm_hf.arguments import parse_settings
 from tlm_hf.hub.publish import PublishError, push_run, take_over_trainer_push
 from tlm_hf.settings import FINETUNE_SETTINGS, SettingsError
-from tlm_hf.training.finetuning import fine_tune, initial_classifier
-from tlm_hf.training.runs import claim_run_dir, run_config, write_json
+from tlm_hf.training.finetuning import fine_tune, fine_tune_selecting_lr, initial_classifier
+from tlm_hf.training.runs import claim_run_dir, resume_checkpoint, run_config, write_json
 
 # -- settings: the recipe (--recipe, default paper), then the YAML file (--config), then the command line -------
 try:
@@ -40,13 +41,23 @@ try:
     run_dir = Path(args.output_dir)
     claim_run_dir(run_dir, run_config((settings, task, model_settings, tokenizer_settings), args),
                   write=args.should_save)
+    checkpoint = resume_checkpoint(run_dir / "checkpoints", settings.resume)  # the newest complete one
     push_to_hub = take_over_trainer_push(args)  # the run folder is pushed at the end, with its card
 except (SettingsError, PublishError, ValueError, FileNotFoundError) as err:
     sys.exit(f"finetune.py: error: {err}")
 
-# -- training: test accuracy after every epoch ------------------------------------------------------------
+# -- training: test accuracy after every epoch, or (with learning_rates) the learning rate chosen on the
+# validation split and the chosen model's test accuracy ---------------------------------------------------------
 args.output_dir = str(run_dir / "checkpoints")
-trainer, summary = fine_tune(model, tokenizer, task_data, args, max_length=model_settings.max_length)
+if settings.learning_rates:
+    trainer, summary = fine_tune_selecting_lr(
+        lambda: initial_classifier(task_data, tokenizer, pretrained=settings.pretrained, scratch=settings.scratch,
+                                   model_settings=model_settings),
+        tokenizer, task_data, args, settings.learning_rates, max_length=model_settings.max_length,
+    )
+else:
+    trainer, summary = fine_tune(model, tokenizer, task_data, args, max_length=model_settings.max_length,
+                                 resume_from_checkpoint=checkpoint)
 
 # -- save: classifier + tokenizer, then results.json (written last: its presence marks a finished run) -----
 trainer.save_model(str(run_dir))
@@ -55,7 +66,8 @@ if trainer.is_world_process_zero():
         "task": task.task, "arm": "scratch" if settings.scratch else "pretrained",
         "pretrained_from": None if settings.scratch else settings.pretrained, "seed": args.seed, **summary,
         "train_size": len(task_data["train"]), "test_size": len(task_data["test"]),
-        "num_labels": model.config.num_labels, "learning_rate": args.learning_rate,
+        "validation_size": len(task_data["validation"]) if "validation" in task_data else 0,
+        "num_labels": model.config.num_labels, "learning_rate": summary.get("learning_rate", args.learning_rate),
         "weight_decay": args.weight_decay, "num_train_epochs": args.num_train_epochs,
         "batch_size": args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size,
         "architecture": {k: getattr(model.config, k) for k in (

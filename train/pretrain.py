@@ -13,17 +13,27 @@ published with its model card, as `tlm publish` does; the token is checked befor
 """
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from transformers import Trainer, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from tlm_hf import ConvBertForMaskedLM
 from tlm_hf.arguments import parse_settings
 from tlm_hf.hub.publish import PublishError, push_run, take_over_trainer_push
 from tlm_hf.settings import PRETRAIN_SETTINGS, SettingsError
-from tlm_hf.training.mlm import mlm_collator, pretraining_stats, tokenize_paragraphs
-from tlm_hf.training.runs import claim_run_dir, run_config, write_json
+from tlm_hf.data.bytes import as_byte_tokenizer
+from tlm_hf.data.corpus import split_heldout
+from tlm_hf.data.tokenizer import train_wordpiece
+from tlm_hf.training.mlm import (
+    heldout_metrics,
+    masked_heldout,
+    per_token_predictions,
+    pretraining_collator,
+    pretraining_stats,
+    tokenize_paragraphs,
+)
+from tlm_hf.training.runs import claim_run_dir, resume_checkpoint, run_config, run_train_loss, write_json
 
 # -- settings: the recipe (--recipe, default paper), then the YAML file (--config), then the command line -------
 try:
@@ -31,46 +41,88 @@ try:
         PRETRAIN_SETTINGS, stage="pretraining", required=("output_dir",)
     )
     set_seed(args.seed)
-    tokenizer = tokenizer_settings.load()
-    config = model_settings.config(tokenizer)  # vocabulary and special token ids from the tokenizer
+    # With --wordpiece_vocab_size the vocabulary is trained on W_s below; --tokenizer then only serves to choose
+    # custom/avoid subsets, which are defined by the task's tokens.
+    trains_vocabulary = bool(settings.wordpiece_vocab_size)
+    tokenizer = None if trains_vocabulary and subset_settings.subset == "random" else tokenizer_settings.load()
+    config = None if trains_vocabulary else model_settings.config(tokenizer)  # vocabulary, special ids: the tokenizer's
     run_dir = Path(args.output_dir)
     args.output_dir = str(run_dir / "checkpoints")
-    checkpoint = None
-    if settings.resume:
-        checkpoint = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
-        if checkpoint is None:
-            raise SettingsError(f"--resume: no checkpoint in {args.output_dir}; run without --resume to start afresh")
+    checkpoint = resume_checkpoint(args.output_dir, settings.resume)  # the newest complete checkpoint
     claim_run_dir(run_dir, run_config((settings, subset_settings, corpus, task, model_settings, tokenizer_settings),
                                       args), write=args.should_save)
     push_to_hub = take_over_trainer_push(args)  # the run folder is pushed at the end, with its card
 
-    # -- data: the W_s paragraphs, their token statistics, MLM inputs ------------------------------------
+    # -- data: held-out paragraphs, the W_s paragraphs (never the held-out ones), statistics, MLM inputs ------
     with args.main_process_first(desc="pre-training data"):
         task_data = task.load() if task.task else None
         paragraphs = corpus.load(num_proc=settings.num_proc)
+        heldout = None
+        if settings.heldout_where:
+            heldout = replace(corpus, corpus_where=settings.heldout_where).load(num_proc=settings.num_proc)
+            heldout = heldout.shuffle(seed=subset_settings.subset_seed).select(
+                range(min(settings.heldout_size, len(heldout))))
+        elif settings.heldout_size:
+            paragraphs, heldout = split_heldout(paragraphs, settings.heldout_size, subset_settings.subset_seed)
         subset = subset_settings.build(paragraphs, task_data, tokenizer, num_proc=settings.num_proc)
-        stats = pretraining_stats(subset, task_data, tokenizer, num_proc=settings.num_proc)
+        if settings.wordpiece_vocab_size:
+            tokenizer = train_wordpiece(subset, settings.wordpiece_vocab_size)
+            config = model_settings.config(tokenizer)
+        tokenizer.model_max_length = config.max_position_embeddings
+        byte_level = config.input_mode == "bytes"  # STLM's byte-level input: the tokenizer also gives each token's bytes
+        if byte_level:
+            tokenizer = as_byte_tokenizer(tokenizer, config.max_token_bytes)
+        stats, counts = pretraining_stats(subset, task_data, tokenizer, num_proc=settings.num_proc)
         train_data = tokenize_paragraphs(subset, tokenizer, max_length=model_settings.max_length,
                                          num_proc=settings.num_proc)
+        eval_data = None if heldout is None else masked_heldout(heldout, tokenizer, max_length=model_settings.max_length,
+                                                                byte_level=byte_level)
+    if eval_data is None:
+        args.eval_strategy = "no"
 except (SettingsError, PublishError, ValueError, FileNotFoundError) as err:
     sys.exit(f"pretrain.py: error: {err}")
 print(f"pre-training on W_s = {stats['W_s']:,} paragraphs (T_W = {stats['T_W']:,})")
 
-# -- model and training ---------------------------------------------------------------------------------
+# -- model and training: held-out MLM loss, accuracy and context gain after every epoch ----------------------
+architecture_dropout = config.hidden_dropout_prob, config.attention_probs_dropout_prob
+if settings.pretraining_dropout is not None:  # e.g. none while pre-training, the architecture's when fine-tuning
+    config.hidden_dropout_prob = config.attention_probs_dropout_prob = settings.pretraining_dropout
 model = ConvBertForMaskedLM(config)
 trainer = Trainer(
-    model=model, args=args, train_dataset=train_data, processing_class=tokenizer,
-    data_collator=mlm_collator(tokenizer, settings.mlm_probability),
+    model=model, args=args, train_dataset=train_data, eval_dataset=eval_data, processing_class=tokenizer,
+    data_collator=pretraining_collator(tokenizer, settings.mlm_probability, byte_level=byte_level),
+    compute_metrics=heldout_metrics(None if byte_level else counts), preprocess_logits_for_metrics=per_token_predictions,
 )
 result = trainer.train(resume_from_checkpoint=checkpoint)
+heldout_stats = {}
+if eval_data is not None:  # the last evaluation, unless it was before the last step
+    evaluations = [entry for entry in trainer.state.log_history if "eval_mlm_loss" in entry]
+    if not evaluations or evaluations[-1]["step"] != trainer.state.global_step:
+        evaluations.append({**trainer.evaluate(), "step": trainer.state.global_step})
+    final = evaluations[-1]
+    heldout_stats = {
+        "heldout_paragraphs": len(eval_data), "heldout_source": settings.heldout_where or "drawn outside W_s",
+        **{f"heldout_{name}": final[f"eval_{name}"] for name in ("mlm_loss", "perplexity", "accuracy", "masked_tokens")},
+        "unigram_loss": final.get("eval_unigram_loss"), "context_gain": final.get("eval_context_gain"),
+        "heldout_per_epoch": [{"epoch": entry["epoch"], "mlm_loss": entry["eval_mlm_loss"],
+                               "accuracy": entry["eval_accuracy"], "context_gain": entry.get("eval_context_gain")}
+                              for entry in evaluations],
+    }
+    against_unigram = "" if byte_level else (f" (unigram {final['eval_unigram_loss']:.3f}, context gain "
+                                             f"{final['eval_context_gain']:+.3f})")
+    print(f"held-out MLM loss {final['eval_mlm_loss']:.3f}{against_unigram}, "
+          f"masked {'byte' if byte_level else 'token'} accuracy {final['eval_accuracy']:.3f}")
 
 # -- save: model + tokenizer, then the statistics (written last: their presence marks a finished run) ---
+model.config.hidden_dropout_prob, model.config.attention_probs_dropout_prob = architecture_dropout
 trainer.save_model(str(run_dir))
 if trainer.is_world_process_zero():
     write_json(run_dir / "pretraining_stats.json", {
         "corpus": corpus.corpus, "corpus_where": corpus.corpus_where, "subset": subset_settings.subset,
-        "seed": subset_settings.subset_seed, "task": task.task, **stats, "train_loss": result.training_loss,
-        "global_step": trainer.state.global_step,
+        "seed": subset_settings.subset_seed, "task": task.task, **stats, **heldout_stats,
+        "train_loss": run_train_loss(trainer.state.log_history),  # the whole run's, resumed parts included
+        "global_step": trainer.state.global_step, "train_runtime_s": round(result.metrics["train_runtime"], 1),
+        "parameters": model.num_parameters(),
     })
     if push_to_hub:
         print(f"pushed {run_dir} with its model card: {push_run(run_dir, args)}")

@@ -6,6 +6,7 @@ paragraphs a model is pre-trained on (2,000 to 200,000 in the paper, drawn with 
 
 import re
 
+import numpy as np
 from datasets import Dataset, DatasetDict, IterableDataset, concatenate_datasets
 
 from .files import is_local, load_files, load_hub
@@ -91,7 +92,7 @@ def load_paragraphs(
     if missing:
         raise ValueError(
             f"{source} has no column {missing[0]!r} (columns: {', '.join(columns)}); "
-            "pass text_field= / where= with one of them"
+            "pass text_field= / where= with one of them (--corpus_text_field / --corpus_where)"
         )
     if where:
         data = data.filter(
@@ -100,7 +101,7 @@ def load_paragraphs(
             **({} if streaming else {"num_proc": num_proc, "desc": "Selecting rows"}),
         )
     kwargs = {} if streaming else {"num_proc": num_proc, "desc": "Splitting into paragraphs"}
-    return data.map(
+    paragraphs = data.map(
         _paragraphs,
         batched=True,
         remove_columns=columns,
@@ -112,6 +113,12 @@ def load_paragraphs(
         },
         **kwargs,
     )
+    if not streaming and len(paragraphs) == 0:
+        raise ValueError(
+            f"{source} gives no paragraphs{f' with {where}' if where else ''} of at least {max(min_chars, 1)} "
+            "characters; check the file, --corpus_where and --min_chars"
+        )
+    return paragraphs
 
 
 def random_subset(paragraphs: Dataset, w_s: int, seed: int = DEFAULT_SUBSET_SEED) -> Dataset:
@@ -130,6 +137,22 @@ def random_subset(paragraphs: Dataset, w_s: int, seed: int = DEFAULT_SUBSET_SEED
             f"choose W_s <= {len(paragraphs)} or a bigger corpus"
         )
     return paragraphs.shuffle(seed=seed).select(range(w_s))
+
+def split_heldout(paragraphs: Dataset, size: int, seed: int = DEFAULT_SUBSET_SEED) -> tuple[Dataset, Dataset]:
+    """(the rest, held-out paragraphs drawn by `seed`): `size` of them, at most a tenth of the corpus.
+
+    W_s subsets are then drawn from the rest only, so the held-out paragraphs are never pre-trained on, and
+    they are the same for every W_s.
+    """
+    size = min(size, len(paragraphs) // 10)
+    if size < 1:
+        raise ValueError(
+            f"a corpus of {len(paragraphs)} paragraphs is too small to hold paragraphs out (at most a tenth); "
+            "set heldout_size 0 to pre-train without held-out evaluation, or heldout_where to take them from another split"
+        )
+    order = np.random.default_rng(seed).permutation(len(paragraphs))
+    return paragraphs.select(np.sort(order[size:])), paragraphs.select(np.sort(order[:size]))
+
 
 def as_texts(texts) -> Dataset:
     """A Dataset with a `text` column from a Dataset, a DatasetDict (splits joined) or strings."""

@@ -7,12 +7,15 @@ train + test together (see `token_stats`).
 
 import gzip
 import json
+import logging
 from dataclasses import dataclass, replace
 
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
 from .files import expand_files, file_suffix, load_files, load_hub
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -210,8 +213,21 @@ def _raw_splits(spec: TaskSpec, name: str, data_files) -> dict[str, Dataset]:
     if data_files is not None:
         if isinstance(data_files, dict) and not set(data_files) <= {"train", "test"}:
             raise ValueError(f"data_files keys must be train and test, got {sorted(data_files)}; rename them")
+        if isinstance(data_files, dict) and "train" not in data_files:
+            raise ValueError(
+                f"task_data has test={data_files['test']} but no train file; give train=FILE,test=FILE, "
+                "or one FILE that is split per label into train and test"
+            )
         loaded = load_files(data_files)
-        return {"train": loaded["train"], "test": loaded["test"]} if "test" in loaded else {"pool": loaded["train"]}
+        if "test" in loaded:
+            return {"train": loaded["train"], "test": loaded["test"]}
+        # The rule: one file (FILE or train=FILE alone) is one pool, split per label into disjoint train and test.
+        source = data_files["train"] if isinstance(data_files, dict) else data_files
+        logger.warning(
+            f"{name}: one task file ({source}): train and test are drawn from it per label, disjoint, by task_seed; "
+            "give train=FILE,test=FILE to test on a file of its own"
+        )
+        return {"pool": loaded["train"]}
     loaded = load_hub(spec.hub_id, spec.hub_config)
     if spec.test_split in loaded:
         return {"train": loaded[spec.train_split], "test": loaded[spec.test_split]}
@@ -226,6 +242,7 @@ def load_task(
     data_files: dict[str, str] | str | None = None,
     train_per_label: int | None = None,
     test_per_label: int | None = None,
+    validation_per_label: int | None = None,
     seed: int = 42,
     text_column: str | None = None,
     label_column: str | None = None,
@@ -235,10 +252,13 @@ def load_task(
     """A task as DatasetDict(train, test) with columns `text` and `label` (ClassLabel).
 
     name: a key of TASKS, or any Hub dataset id together with text_column and label_column.
-    data_files: local files instead of the Hub: {"train": ..., "test": ...}, or one file that
-        is split per label into train and test by seed.
+    data_files: local files instead of the Hub: {"train": ..., "test": ...}, or one file (a path, or
+        {"train": ...} alone) that is split per label into disjoint train and test by seed, which is
+        logged in one line; {"test": ...} alone is refused.
     train_per_label / test_per_label: examples per label (default: the paper's for known tasks,
         everything for others); a label with fewer examples than asked is an error.
+    validation_per_label: also a `validation` split, carved from the training examples (disjoint from
+        train), for choosing hyper-parameters without touching the test split.
     relations (few_rel): relation ids, or a number of relations drawn by seed; default all.
     entity_markers (few_rel): wrap head and tail mentions in [E1] ... [/E1], [E2] ... [/E2].
     """
@@ -269,7 +289,7 @@ def load_task(
         if missing:
             raise ValueError(
                 f"{name} ({split}) has no column {missing[0]!r} (columns: {', '.join(ds.column_names)}); "
-                "pass text_column= / label_column="
+                "pass text_column= / label_column= (--text_column / --label_column)"
             )
     names = _label_names(splits, spec.label_field, spec.label_names)
     rng = np.random.default_rng(seed)
@@ -280,14 +300,14 @@ def load_task(
             )
         pool = splits["pool"]
         labels = _encode_labels(pool, spec.label_field, names, f"{name}")
-        train_idx, test_idx = _take_per_label(labels, [train_n, test_n], names, rng, name)
-        return DatasetDict(
-            train=_finish(pool, train_idx, labels, spec.text_fields, names),
-            test=_finish(pool, test_idx, labels, spec.text_fields, names),
-        )
+        # validation last: asking for it leaves the train and test examples as they were
+        counts = [train_n, test_n] + ([validation_per_label] if validation_per_label else [])
+        picks = dict(zip(("train", "test", "validation"), _take_per_label(labels, counts, names, rng, name)))
+        return DatasetDict({split: _finish(pool, idx, labels, spec.text_fields, names) for split, idx in picks.items()})
     out = {}
-    for split, n in (("train", train_n), ("test", test_n)):
+    for split, counts in (("train", [train_n] + ([validation_per_label] if validation_per_label else [])),
+                          ("test", [test_n])):
         labels = _encode_labels(splits[split], spec.label_field, names, f"{name} ({split})")
-        (idx,) = _take_per_label(labels, [n], names, rng, f"{name} ({split})")
-        out[split] = _finish(splits[split], idx, labels, spec.text_fields, names)
-    return DatasetDict(out)
+        for part, idx in zip((split, "validation"), _take_per_label(labels, counts, names, rng, f"{name} ({split})")):
+            out[part] = _finish(splits[split], idx, labels, spec.text_fields, names)
+    return DatasetDict({split: out[split] for split in ("train", "validation", "test") if split in out})

@@ -9,14 +9,15 @@ from transformers import AutoTokenizer, BertTokenizer, PreTrainedTokenizerFast
 
 from ..errors import SettingsError
 from .corpus import as_texts
+from .samples import resolve_sample
 
 
 def load_tokenizer(tokenizer):
-    """A tokenizer object as is, or `AutoTokenizer.from_pretrained` of a folder or Hub id."""
+    """A tokenizer object as is, or `AutoTokenizer.from_pretrained` of a folder, a Hub id or `sample:<name>`."""
     if not isinstance(tokenizer, str):
         return tokenizer
     try:
-        return AutoTokenizer.from_pretrained(tokenizer)
+        return AutoTokenizer.from_pretrained(resolve_sample(tokenizer))
     except (OSError, ValueError) as err:
         raise FileNotFoundError(
             f"cannot load tokenizer {tokenizer!r}; pass a folder with tokenizer files or a reachable Hub id"

@@ -13,7 +13,8 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification
 
 from ..data.tasks import TASKS
-from ..training.runs import atomic_write, read_json
+from ..errors import SettingsError
+from ..training.runs import atomic_write, load_model_folder, model_folder_config, read_json
 
 CITATION = """```bibtex
 @article{gross2025tiny,
@@ -36,14 +37,19 @@ _EXAMPLE_TEXT = "The team won the championship after a late goal in the final."
 
 def _read_json_if_present(path: Path) -> dict | list | None:
     """A run file that older or other runs may lack (`settings.read_json` raises instead)."""
-    return read_json(path) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        return read_json(path)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise SettingsError(f"{path} is corrupt ({err}); restore it or rerun the run that wrote it") from None
 
 
 def run_kind(run_dir: str | Path) -> str:
     """'pretrained', 'classifier' or 'committee', from the saved model's architecture."""
-    config = _read_json_if_present(Path(run_dir) / "config.json")
-    if config is None:
+    if not (Path(run_dir) / "config.json").exists():
         raise FileNotFoundError(f"No config.json in {run_dir}: pass the output folder of a training run.")
+    config = model_folder_config(run_dir, role="run folder", weights=False)
     architectures = config.get("architectures") or []
     if any("Committee" in name for name in architectures):
         return "committee"
@@ -101,6 +107,8 @@ def _pretraining(stats: dict | None) -> dict | None:
         corpus=stats.get("corpus", "unknown"), subset=stats.get("subset", "random"), W_s=stats["W_s"],
         T_W=stats.get("T_W"), T_C=stats.get("T_C"), T_M=stats.get("T_M"), task=stats.get("task"),
         seed=stats.get("seed", "n/a"),
+        **{key: stats.get(key) for key in ("heldout_paragraphs", "heldout_source", "heldout_mlm_loss",
+                                           "heldout_perplexity", "heldout_accuracy", "unigram_loss", "context_gain")},
     )
 
 
@@ -186,7 +194,7 @@ def build_model_card(
     kind = run_kind(run_dir)
     repo_id = repo_id or run_dir.resolve().name
     auto_class = AutoModelForMaskedLM if kind == "pretrained" else AutoModelForSequenceClassification
-    model = auto_class.from_pretrained(run_dir)
+    model = load_model_folder(auto_class, run_dir, role="run folder")
     run_config = _read_json_if_present(run_dir / "run_config.json")
     if kind == "pretrained":
         context, data = _pretrained_context(run_dir, model, run_config)

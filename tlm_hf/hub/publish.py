@@ -15,9 +15,17 @@ from huggingface_hub import HfApi, get_token
 
 from .model_card import run_kind, write_model_card
 
-# Top-level files of a run folder that belong on the Hub; checkpoints and optimiser state do not.
-_EXPORTED_SUFFIXES = (".safetensors", ".py", ".txt", ".json", ".md", ".model")
-_NOT_EXPORTED = {"trainer_state.json", "training_args.bin", "all_results.json", "train_results.json"}
+# What a model folder needs on the Hub, by name: weights, config, tokenizer, and the run's own records; plus the
+# model code that config.json names (auto_map, custom_pipelines) and the files that code imports. Nothing else in
+# a run folder is exported (a stray secrets.json or notes.txt stays behind, and is listed).
+_MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                    "vocab.txt", "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model")
+_RUN_FILES = ("run_config.json", "pretraining_stats.json", "results.json", "results.csv", "results.md")
+
+# Written into every export folder: the files the export wrote. An existing export folder is replaced only when
+# it holds this marker and nothing else than what it lists; never a folder that holds the run.
+EXPORT_MARKER = ".tlm_export.json"
 
 # Run by `verify_export` with the folder and the run kind as arguments.
 VERIFY_SCRIPT = """
@@ -55,19 +63,71 @@ class PublishError(Exception):
     """A publishing step failed; the message says why and where the exported folder is."""
 
 
+def model_folder_files(run_dir: str | Path) -> list[Path]:
+    """The files of `run_dir` that a Hub model folder needs (see _MODEL_FILES and friends), by explicit name."""
+    from transformers.dynamic_module_utils import get_relative_import_files
+
+    run_dir = Path(run_dir)
+    names = {*_MODEL_FILES, *_TOKENIZER_FILES, *_RUN_FILES}
+    names |= {path.name for path in run_dir.glob("model-*-of-*.safetensors")}  # shards of a large model
+    config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else {}
+    references = [*(config.get("auto_map") or {}).values(),
+                  *(p.get("impl", "") for p in (config.get("custom_pipelines") or {}).values())]
+    for reference in references:
+        for name in reference if isinstance(reference, list) else [reference]:
+            module = run_dir / f"{(name or '').split('--')[-1].rsplit('.', 1)[0]}.py"
+            if module.is_file():
+                names |= {module.name, *(Path(f).name for f in get_relative_import_files(module))}
+    return sorted(run_dir / name for name in names if (run_dir / name).is_file())
+
+
+def _replaceable_export(run_dir: Path, export_dir: Path) -> None:
+    """Refuse an export folder that is or holds the run, or holds anything an export did not write."""
+    run, export = run_dir.resolve(), export_dir.resolve()
+    if export == run or export in run.parents:
+        raise PublishError(f"--export-dir {export_dir} is or contains the run folder {run_dir}; choose a new folder, "
+                           f"e.g. {run_dir / 'hub_export'}")
+    if not export.exists():
+        return
+    if not export.is_dir():
+        raise PublishError(f"--export-dir {export_dir} is a file; choose a new folder")
+    present = {path.name for path in export.iterdir()} - {EXPORT_MARKER}
+    if not present:
+        return
+    marker = export / EXPORT_MARKER
+    written = set(json.loads(marker.read_text()).get("files", [])) if marker.is_file() else None
+    if written is None or not present <= written:
+        strange = sorted(present - (written or set()))
+        raise PublishError(f"--export-dir {export_dir} holds files tlm publish did not write ({', '.join(strange[:3])}"
+                           f"{', ...' if len(strange) > 3 else ''}); choose a new or empty folder")
+
+
 def export_run(run_dir: str | Path, export_dir: str | Path, *, repo_id: str, scratch_run=None) -> list[Path]:
-    """Copy what belongs on the Hub into `export_dir` and render its model card there."""
+    """Copy what belongs on the Hub (`model_folder_files`) into `export_dir` and render its model card there.
+
+    An existing `export_dir` is replaced only if an earlier export wrote everything in it (its EXPORT_MARKER says
+    so); a folder that is or holds the run, or holds anything else, is refused and left untouched."""
     run_dir, export_dir = Path(run_dir), Path(export_dir)
-    if export_dir.resolve() == run_dir.resolve():
-        raise ValueError("--export-dir must differ from the run folder.")
+    run_kind(run_dir)  # a run folder with a readable config.json, before anything is written
+    _replaceable_export(run_dir, export_dir)
     if export_dir.exists():
         shutil.rmtree(export_dir)
     export_dir.mkdir(parents=True)
-    for path in sorted(run_dir.iterdir()):
-        if path.is_file() and path.suffix in _EXPORTED_SUFFIXES and path.name not in _NOT_EXPORTED:
-            shutil.copy2(path, export_dir / path.name)
+    (export_dir / EXPORT_MARKER).write_text(json.dumps({"written_by": "tlm publish", "files": []}))
+    for path in model_folder_files(run_dir):
+        shutil.copy2(path, export_dir / path.name)
     write_model_card(export_dir, repo_id=repo_id, scratch_run=scratch_run)
-    return sorted(export_dir.iterdir())
+    files = sorted(path for path in export_dir.iterdir() if path.name != EXPORT_MARKER)
+    (export_dir / EXPORT_MARKER).write_text(json.dumps({"written_by": "tlm publish", "files": [f.name for f in files]}))
+    return files
+
+
+def left_behind(run_dir: str | Path, export_dir: str | Path) -> list[str]:
+    """What the export did not take from the run folder (folders end in /), for the user to see."""
+    exported = {path.name for path in model_folder_files(run_dir)}
+    export = Path(export_dir).resolve()
+    return [path.name + ("/" if path.is_dir() else "") for path in sorted(Path(run_dir).iterdir())
+            if path.name not in exported and path.resolve() != export]
 
 
 def verify_export(export_dir: str | Path) -> dict:
@@ -105,7 +165,8 @@ def upload(
         if revision:
             api.create_branch(repo_id, branch=revision, exist_ok=True)
         commit = api.upload_folder(
-            repo_id=repo_id, folder_path=export_dir, revision=revision, commit_message="Upload with tlm publish"
+            repo_id=repo_id, folder_path=export_dir, revision=revision, commit_message="Upload with tlm publish",
+            ignore_patterns=[EXPORT_MARKER],
         )
     except Exception as err:  # HTTP errors, connection and DNS failures of whichever client the Hub library uses
         raise PublishError(f"Upload to {repo_id} failed: {err} ({where}).") from err
@@ -119,7 +180,8 @@ def publish(
     """Export, verify, then (unless `dry_run`) upload. Returns what was done, for the CLI to print."""
     export_dir = Path(export_dir) if export_dir else Path(run_dir) / "hub_export"
     files = export_run(run_dir, export_dir, repo_id=repo_id, scratch_run=scratch_run)
-    report = dict(export_dir=str(export_dir), files=[(f.name, f.stat().st_size) for f in files])
+    report = dict(export_dir=str(export_dir), files=[(f.name, f.stat().st_size) for f in files],
+                  left_behind=left_behind(run_dir, export_dir))
     report["verified"] = verify_export(export_dir)
     if not dry_run:
         report["url"] = upload(export_dir, repo_id, private=private, revision=revision, token=token)

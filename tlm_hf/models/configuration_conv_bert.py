@@ -57,6 +57,16 @@ PRESETS = {
 }
 
 
+# Byte-level input (`input_mode="bytes"`, STLM §5.2): each token is given as its UTF-8 bytes, one id per byte.
+BYTE_PAD = 0  # no byte: fills a token's row after its last byte, and the rows of special tokens and padding
+BYTE_MASK = 1  # the mask marker: the only "byte" of a masked token
+BYTE_OFFSET = 2  # byte value b has id b + BYTE_OFFSET
+BYTE_VOCAB_SIZE = 256 + BYTE_OFFSET
+INPUT_MODES = ("tokens", "bytes")
+# In byte mode these tokens have no bytes and get learned vectors instead.
+BYTE_SPECIAL_TOKENS = ("pad_token_id", "cls_token_id", "sep_token_id", "mask_token_id")
+
+
 AUTO_MAP = {
     "AutoConfig": "configuration_conv_bert.ConvBertConfig",
     "AutoModel": "modeling_conv_bert.ConvBertModel",
@@ -76,6 +86,26 @@ class ConvBertConfig(PreTrainedConfig):
 
     Special token ids (`pad_token_id`, `cls_token_id`, `sep_token_id`, `mask_token_id`) should be taken
     from the tokenizer the model is trained with.
+
+    Options beyond the paper, whose defaults reproduce it:
+    - `classifier_pooling`: what the classifier's pooler reads: `"cls"` the [CLS] state (BERT), `"mean"` the
+      mean of the last hidden states over non-padding positions (ModernBERT's option; an MLM never trains the
+      [CLS] output, so mean pooling can start fine-tuning from a more useful summary).
+    - `norm_position`: `"post"` LayerNorm after each residual sum (BERT), `"pre"` LayerNorm at the input of
+      each sublayer and once after the last block (Cramming, academic-budget BERT), stable at the peak
+      learning rates of 1e-3 to 2e-3 that low-budget pre-training recipes use.
+    - `share_ffn` (MobiLlama): every block runs one feed-forward sublayer (its two dense layers and its
+      LayerNorm), which holds most of a block's weights.
+    - `share_blocks` (ALBERT): one transformer block, run `num_hidden_layers` times.
+    - `embedding_size` (ALBERT): token embeddings of this size E < hidden_size, projected to hidden_size;
+      the MLM head maps hidden states back to E for the decoder tied to the embeddings. The embedding, most
+      of a tiny model's weights, shrinks from vocab_size x hidden_size to vocab_size x E + E x hidden_size.
+    - `input_mode="bytes"` (Super Tiny Language Models §5.2): no vocabulary-sized weight at all. The model reads
+      each token as its UTF-8 bytes (`input_bytes`, `(batch, sequence, max_token_bytes)`, from
+      `ConvBertByteTokenizer`), embeds them (`byte_embedding_size`), runs `byte_encoder_layers` small
+      transformer blocks (`byte_attention_heads`) over each token's bytes and mean-pools them into the token's
+      vector; [PAD] [CLS] [SEP] [MASK] keep learned vectors. The MLM head decodes a token's bytes.
+      `vocab_size` then only bounds the special token ids.
 
     Example:
 
@@ -103,11 +133,23 @@ class ConvBertConfig(PreTrainedConfig):
     num_conv_layers: int = 0
     conv_channels: int | None = None
     conv_kernel_size: int | list[int] | tuple[int, ...] | None = None
+    # Options beyond the paper (see the docstring); the defaults give the paper's model.
+    classifier_pooling: str = "cls"
+    norm_position: str = "post"
+    share_ffn: bool = False
+    share_blocks: bool = False
+    embedding_size: int | None = None
     pad_token_id: int | None = 0
     cls_token_id: int | None = None
     sep_token_id: int | None = None
     mask_token_id: int | None = None
     tie_word_embeddings: bool = True
+    # Byte-level input (see `ConvBertByteEmbeddings`); the byte settings are read only when input_mode="bytes".
+    input_mode: str = "tokens"
+    max_token_bytes: int = 16
+    byte_embedding_size: int = 64
+    byte_encoder_layers: int = 2
+    byte_attention_heads: int = 4
 
     def __post_init__(self, **kwargs):
         # Defaults of the paper's CLs, only when there are CLs; a square int kernel becomes [k, k].
@@ -157,6 +199,8 @@ class ConvBertConfig(PreTrainedConfig):
                 )
         else:
             self._validate_conv_settings()
+        self._validate_model_options()
+        self._validate_input_mode()
         for name in ("pad_token_id", "cls_token_id", "sep_token_id", "mask_token_id"):
             token_id = getattr(self, name)
             if token_id is not None and not 0 <= token_id < self.vocab_size:
@@ -182,7 +226,67 @@ class ConvBertConfig(PreTrainedConfig):
                 "use a smaller kernel or a larger max_position_embeddings / hidden_size."
             )
 
+    def _validate_model_options(self):
+        if self.classifier_pooling not in ("cls", "mean"):
+            raise ValueError(
+                f"ConvBertConfig.classifier_pooling must be 'cls' (the [CLS] state) or 'mean' (mean over "
+                f"non-padding positions), got {self.classifier_pooling!r}."
+            )
+        if self.norm_position not in ("post", "pre"):
+            raise ValueError(
+                f"ConvBertConfig.norm_position must be 'post' (BERT, the paper) or 'pre' (pre-LayerNorm), got "
+                f"{self.norm_position!r}."
+            )
+        # Sharing that would change nothing is refused rather than silently ignored in a comparison of options.
+        if self.share_blocks and self.share_ffn:
+            raise ValueError(
+                "ConvBertConfig.share_ffn=True adds nothing to share_blocks=True (the one shared block has one "
+                "feed-forward network): set only share_blocks."
+            )
+        for field in ("share_ffn", "share_blocks"):
+            if getattr(self, field) and self.num_hidden_layers == 1:
+                raise ValueError(
+                    f"ConvBertConfig.{field}=True has no effect with num_hidden_layers=1 (there is nothing to share "
+                    f"with): set {field}=False, or num_hidden_layers > 1."
+                )
+        if self.embedding_size is not None and not 0 < self.embedding_size < self.hidden_size:
+            raise ValueError(
+                f"ConvBertConfig.embedding_size must be between 1 and hidden_size - 1 ({self.hidden_size - 1}) to "
+                f"factorise the embedding, got {self.embedding_size}: use a smaller value, or None for token "
+                "embeddings of hidden_size."
+            )
+        if self.embedding_size is not None and self.input_mode == "bytes":
+            raise ValueError(
+                "ConvBertConfig.embedding_size factorises token embeddings, which input_mode='bytes' does not have: "
+                "set embedding_size=None (byte_embedding_size sets the byte embeddings' width)."
+            )
+
+    def _validate_input_mode(self):
+        if self.input_mode not in INPUT_MODES:
+            raise ValueError(f"ConvBertConfig.input_mode must be one of {INPUT_MODES}, got {self.input_mode!r}.")
+        if self.input_mode != "bytes":
+            return
+        for field in ("max_token_bytes", "byte_embedding_size", "byte_encoder_layers", "byte_attention_heads"):
+            if getattr(self, field) <= 0:
+                raise ValueError(f"ConvBertConfig.{field} must be a positive integer, got {getattr(self, field)}.")
+        if self.byte_embedding_size % self.byte_attention_heads != 0:
+            raise ValueError(
+                f"ConvBertConfig.byte_embedding_size ({self.byte_embedding_size}) must be divisible by "
+                f"byte_attention_heads ({self.byte_attention_heads})."
+            )
+        missing = [name for name in BYTE_SPECIAL_TOKENS if getattr(self, name) is None]
+        if missing:
+            raise ValueError(
+                f"ConvBertConfig with input_mode='bytes' needs {', '.join(missing)}: special tokens have no bytes and "
+                "get learned vectors, found by these ids (take them from the tokenizer)."
+            )
+
+    @property
+    def byte_special_token_ids(self) -> list[int]:
+        """In byte mode, the tokens with learned vectors instead of bytes: [PAD], [CLS], [SEP], [MASK]."""
+        return [getattr(self, name) for name in BYTE_SPECIAL_TOKENS]
+
 
 ConvBertConfig.register_for_auto_class()
 
-__all__ = ["ConvBertConfig", "PRESETS"]
+__all__ = ["BYTE_MASK", "BYTE_OFFSET", "BYTE_PAD", "BYTE_VOCAB_SIZE", "ConvBertConfig", "PRESETS"]

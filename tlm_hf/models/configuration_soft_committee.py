@@ -33,6 +33,8 @@ SHARED_SETTINGS = {
     "vocab_size": "vocabulary size (members must share the tokenizer)",
     "pad_token_id": "padding token id (members must share the tokenizer)",
     "max_position_embeddings": "maximum length",
+    "input_mode": "input mode (all members read token ids, or all read token ids and bytes)",
+    "max_token_bytes": "bytes per token (members must read the same input_bytes)",
 }
 
 

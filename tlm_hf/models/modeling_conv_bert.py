@@ -22,15 +22,27 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import capture_outputs
 
-from .configuration_conv_bert import ConvBertConfig
+from .configuration_conv_bert import BYTE_PAD, BYTE_VOCAB_SIZE, ConvBertConfig
+
+
+def token_size(config: ConvBertConfig) -> int:
+    """Width of the token embeddings and of the tied MLM decoder: `embedding_size`, or else `hidden_size`."""
+    return config.hidden_size if config.embedding_size is None else config.embedding_size
 
 
 class ConvBertEmbeddings(nn.Module):
-    """Word + position + token-type embeddings, then LayerNorm and dropout (as in BERT)."""
+    """Word (projected, if factorised) + position + token-type embeddings, then LayerNorm and dropout (as in BERT)."""
 
     def __init__(self, config: ConvBertConfig):
         super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        # With input_mode="bytes" there are no word embeddings: ConvBertByteEmbeddings gives inputs_embeds.
+        self.word_embeddings = (
+            nn.Embedding(config.vocab_size, token_size(config), padding_idx=config.pad_token_id)
+            if config.input_mode == "tokens" else None
+        )
+        # ALBERT's factorised embedding: `embedding_size`-wide token vectors (and inputs_embeds), projected.
+        factorised = config.embedding_size is not None
+        self.word_projection = nn.Linear(config.embedding_size, config.hidden_size) if factorised else None
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
@@ -39,6 +51,8 @@ class ConvBertEmbeddings(nn.Module):
     def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None):
         if inputs_embeds is None:
             inputs_embeds = self.word_embeddings(input_ids)
+        if self.word_projection is not None:
+            inputs_embeds = self.word_projection(inputs_embeds)
         seq_length = inputs_embeds.shape[1]
         if position_ids is None:
             position_ids = torch.arange(seq_length, device=inputs_embeds.device).unsqueeze(0)
@@ -127,82 +141,138 @@ def eager_attention_forward(module, query, key, value, attention_mask, scaling, 
 
 
 class ConvBertAttention(nn.Module):
+    """The attention sublayer; in a pre-LayerNorm block it normalises its input first (`LayerNorm`)."""
+
     def __init__(self, config: ConvBertConfig):
         super().__init__()
         self.self = ConvBertSelfAttention(config)
         self.output = ConvBertResidualOutput(config, config.hidden_size)
+        pre_norm = config.norm_position == "pre"
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if pre_norm else None
 
     def forward(self, hidden_states, attention_mask=None, **kwargs):
-        attn_output, _ = self.self(hidden_states, attention_mask, **kwargs)
+        normed = hidden_states if self.LayerNorm is None else self.LayerNorm(hidden_states)
+        attn_output, _ = self.self(normed, attention_mask, **kwargs)
         return self.output(attn_output, hidden_states)
 
 
 class ConvBertResidualOutput(nn.Module):
-    """Dense -> dropout -> LayerNorm(residual + x): closes both the attention and the FFN sublayer."""
+    """Dense -> dropout -> residual + x, then LayerNorm in a post-LayerNorm block (BERT): closes both the
+    attention and the FFN sublayer."""
 
     def __init__(self, config: ConvBertConfig, in_features: int):
         super().__init__()
         self.dense = nn.Linear(in_features, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        post_norm = config.norm_position == "post"
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if post_norm else None
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states, residual):
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + residual)
+        hidden_states = self.dropout(self.dense(hidden_states)) + residual
+        return hidden_states if self.LayerNorm is None else self.LayerNorm(hidden_states)
 
 
 class ConvBertIntermediate(nn.Module):
+    """The FFN's first dense layer and activation; in a pre-LayerNorm block it normalises its input first."""
+
     def __init__(self, config: ConvBertConfig):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
         self.intermediate_act_fn = ACT2FN[config.hidden_act]
+        pre_norm = config.norm_position == "pre"
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if pre_norm else None
 
     def forward(self, hidden_states):
+        if self.LayerNorm is not None:
+            hidden_states = self.LayerNorm(hidden_states)
         return self.intermediate_act_fn(self.dense(hidden_states))
 
 
 class ConvBertLayer(GradientCheckpointingLayer):
-    """One post-LayerNorm transformer block, as in BERT."""
+    """One transformer block: post-LayerNorm as in BERT, x = LN(x + attn(x)), then x = LN(x + ffn(x)); or
+    pre-LayerNorm, x = x + attn(LN(x)), then x = x + ffn(LN(x)) (the sublayers place their norms).
+
+    With `share_ffn` the block owns no feed-forward sublayer and runs the encoder's `shared_ffn`."""
 
     def __init__(self, config: ConvBertConfig):
         super().__init__()
         self.attention = ConvBertAttention(config)
-        self.intermediate = ConvBertIntermediate(config)
-        self.output = ConvBertResidualOutput(config, config.intermediate_size)
+        own_ffn = not config.share_ffn
+        self.intermediate = ConvBertIntermediate(config) if own_ffn else None
+        self.output = ConvBertResidualOutput(config, config.intermediate_size) if own_ffn else None
 
-    def forward(self, hidden_states, attention_mask=None, **kwargs):
+    def forward(self, hidden_states, attention_mask=None, shared_ffn=None, **kwargs):
         attention_output = self.attention(hidden_states, attention_mask, **kwargs)
+        if shared_ffn is not None:
+            return shared_ffn(attention_output)
         return self.output(self.intermediate(attention_output), attention_output)
 
 
-class ConvBertEncoder(nn.Module):
+class ConvBertSharedFeedForward(nn.Module):
+    """The one feed-forward sublayer (a block's `intermediate` and `output`) that every block runs with
+    `share_ffn` (MobiLlama). The encoder owns it, so its weights are one tensor in memory and in the checkpoint."""
+
     def __init__(self, config: ConvBertConfig):
         super().__init__()
-        self.layer = nn.ModuleList(ConvBertLayer(config) for _ in range(config.num_hidden_layers))
+        self.intermediate = ConvBertIntermediate(config)
+        self.output = ConvBertResidualOutput(config, config.intermediate_size)
+
+    def forward(self, hidden_states):
+        return self.output(self.intermediate(hidden_states), hidden_states)
+
+
+class ConvBertEncoder(nn.Module):
+    """The transformer blocks; a pre-LayerNorm encoder normalises the last block's output (`LayerNorm`), whose
+    residual stream is otherwise never normalised.
+
+    Shared weights are modules owned once (no tied copies): with `share_blocks` (ALBERT) the encoder holds one
+    block, `layer.0`, and runs it `num_hidden_layers` times; with `share_ffn` it holds the blocks' `shared_ffn`."""
+
+    def __init__(self, config: ConvBertConfig):
+        super().__init__()
+        num_blocks = 1 if config.share_blocks else config.num_hidden_layers
+        self.runs_per_block = config.num_hidden_layers // num_blocks
+        self.layer = nn.ModuleList(ConvBertLayer(config) for _ in range(num_blocks))
+        self.shared_ffn = ConvBertSharedFeedForward(config) if config.share_ffn else None
+        pre_norm = config.norm_position == "pre"
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if pre_norm else None
 
     def forward(self, hidden_states, attention_mask=None, **kwargs):
-        for layer in self.layer:
-            hidden_states = layer(hidden_states, attention_mask, **kwargs)
-        return hidden_states
+        for _ in range(self.runs_per_block):
+            for layer in self.layer:
+                hidden_states = layer(hidden_states, attention_mask, shared_ffn=self.shared_ffn, **kwargs)
+        return hidden_states if self.LayerNorm is None else self.LayerNorm(hidden_states)
 
 
 class ConvBertPooler(nn.Module):
-    """tanh(dense(hidden state of the first, [CLS], token))."""
+    """tanh(dense(summary)): the summary is the first, [CLS], hidden state, or with `classifier_pooling="mean"`
+    the mean of the hidden states over non-padding positions (so padding cannot change it)."""
 
     def __init__(self, config: ConvBertConfig):
         super().__init__()
+        self.mean_pooling = config.classifier_pooling == "mean"
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.activation = nn.Tanh()
 
-    def forward(self, hidden_states):
-        return self.activation(self.dense(hidden_states[:, 0]))
+    def forward(self, hidden_states, padding_mask=None):
+        if not self.mean_pooling:
+            summary = hidden_states[:, 0]
+        elif padding_mask is None:
+            summary = hidden_states.mean(dim=1)
+        else:
+            keep = padding_mask.unsqueeze(-1).to(hidden_states.dtype)
+            summary = (hidden_states * keep).sum(dim=1) / keep.sum(dim=1)
+        return self.activation(self.dense(summary))
 
 
 class ConvBertPredictionHeadTransform(nn.Module):
+    """Dense -> activation -> LayerNorm, from the hidden size to the token embeddings' width."""
+
     def __init__(self, config: ConvBertConfig):
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = nn.Linear(config.hidden_size, token_size(config))
         self.transform_act_fn = ACT2FN[config.hidden_act]
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.LayerNorm = nn.LayerNorm(token_size(config), eps=config.layer_norm_eps)
 
     def forward(self, hidden_states):
         return self.LayerNorm(self.transform_act_fn(self.dense(hidden_states)))
@@ -214,7 +284,7 @@ class ConvBertLMPredictionHead(nn.Module):
     def __init__(self, config: ConvBertConfig):
         super().__init__()
         self.transform = ConvBertPredictionHeadTransform(config)
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=True)
+        self.decoder = nn.Linear(token_size(config), config.vocab_size, bias=True)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
     def forward(self, hidden_states):
@@ -228,6 +298,97 @@ class ConvBertOnlyMLMHead(nn.Module):
 
     def forward(self, sequence_output):
         return self.predictions(sequence_output)
+
+
+# Byte-level input (`input_mode="bytes"`, STLM §5.2): no vocabulary-sized weight. Each token arrives as its UTF-8
+# bytes (`input_bytes`, see tokenization_conv_bert.py); a small transformer over each token's bytes is pooled into the
+# token's vector, and the MLM head decodes a token's final hidden state back into its bytes.
+
+
+class ConvBertByteBlock(nn.Module):
+    """A small pre-LayerNorm transformer block over the bytes of one token (tokens are the batch)."""
+
+    def __init__(self, config: ConvBertConfig):
+        super().__init__()
+        size = config.byte_embedding_size
+        self.num_heads = config.byte_attention_heads
+        self.attention_norm = nn.LayerNorm(size, eps=config.layer_norm_eps)
+        self.qkv = nn.Linear(size, 3 * size)
+        self.attention_output = nn.Linear(size, size)
+        self.ffn_norm = nn.LayerNorm(size, eps=config.layer_norm_eps)
+        self.ffn_in = nn.Linear(size, 4 * size)
+        self.ffn_act = ACT2FN[config.hidden_act]
+        self.ffn_out = nn.Linear(4 * size, size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor, byte_mask: torch.Tensor) -> torch.Tensor:
+        """`hidden_states` `(tokens, bytes, size)`; `byte_mask` `(tokens, bytes)`, True where a byte is."""
+        tokens, length, size = hidden_states.shape
+        qkv = self.qkv(self.attention_norm(hidden_states)).view(tokens, length, 3, self.num_heads, -1)
+        query, key, value = qkv.permute(2, 0, 3, 1, 4)  # each (tokens, heads, bytes, head size)
+        attended = nn.functional.scaled_dot_product_attention(
+            query, key, value, attn_mask=byte_mask[:, None, None, :], dropout_p=self.dropout.p if self.training else 0.0
+        )
+        attended = attended.transpose(1, 2).reshape(tokens, length, size)
+        hidden_states = hidden_states + self.dropout(self.attention_output(attended))
+        return hidden_states + self.dropout(self.ffn_out(self.ffn_act(self.ffn_in(self.ffn_norm(hidden_states)))))
+
+
+class ConvBertByteEmbeddings(nn.Module):
+    """Token vectors from bytes: byte + byte-position embeddings -> byte blocks -> mean over the token's bytes ->
+    linear to hidden_size. Special tokens ([PAD], [CLS], [SEP], [MASK], told apart by `input_ids`) have no bytes
+    and get learned vectors (`special_embeddings`). The result replaces the word embeddings: position and token-type
+    embeddings are added after it as usual."""
+
+    def __init__(self, config: ConvBertConfig):
+        super().__init__()
+        self.special_token_ids = config.byte_special_token_ids  # a list, not a buffer: committees vmap over buffers
+        self.byte_embeddings = nn.Embedding(BYTE_VOCAB_SIZE, config.byte_embedding_size, padding_idx=BYTE_PAD)
+        self.position_embeddings = nn.Embedding(config.max_token_bytes, config.byte_embedding_size)
+        self.layers = nn.ModuleList(ConvBertByteBlock(config) for _ in range(config.byte_encoder_layers))
+        self.LayerNorm = nn.LayerNorm(config.byte_embedding_size, eps=config.layer_norm_eps)
+        self.projection = nn.Linear(config.byte_embedding_size, config.hidden_size)
+        self.special_embeddings = nn.Embedding(len(self.special_token_ids), config.hidden_size)
+
+    def forward(self, input_ids: torch.Tensor, input_bytes: torch.Tensor) -> torch.Tensor:
+        """`input_ids` `(batch, sequence)`, `input_bytes` `(batch, sequence, max_token_bytes)` -> `(batch, sequence,
+        hidden)`. Every token runs through the byte blocks on its own, so padding cannot change a real token."""
+        batch, sequence, length = input_bytes.shape
+        token_bytes = input_bytes.reshape(batch * sequence, length)
+        byte_mask = token_bytes != BYTE_PAD
+        byte_mask[:, 0] = True  # tokens without bytes (special tokens) attend to their first slot: no empty softmax
+        hidden_states = self.byte_embeddings(token_bytes) + self.position_embeddings.weight[:length]
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, byte_mask)
+        hidden_states = self.LayerNorm(hidden_states)
+        keep = byte_mask.unsqueeze(-1).to(hidden_states.dtype)
+        pooled = (hidden_states * keep).sum(dim=1) / keep.sum(dim=1)
+        token_vectors = self.projection(pooled).view(batch, sequence, -1)
+        # Which special token each position is (index into special_embeddings), or none.
+        matches = torch.stack([input_ids == token_id for token_id in self.special_token_ids], dim=-1)
+        special_vectors = self.special_embeddings(matches.int().argmax(dim=-1))
+        return torch.where(matches.any(dim=-1, keepdim=True), special_vectors, token_vectors)
+
+
+class ConvBertByteLMHead(nn.Module):
+    """Decodes a token's final hidden state into its bytes: transform, a linear to one `byte_embedding_size` vector
+    per byte slot, GELU and LayerNorm, then a projection onto the byte vocabulary (tied to the byte embeddings).
+
+    Slot i predicts the token's i-th byte id; the slot after the last byte predicts `BYTE_PAD` (end of token)."""
+
+    def __init__(self, config: ConvBertConfig):
+        super().__init__()
+        self.max_token_bytes = config.max_token_bytes
+        self.transform = ConvBertPredictionHeadTransform(config)
+        self.expand = nn.Linear(config.hidden_size, config.max_token_bytes * config.byte_embedding_size)
+        self.act = ACT2FN[config.hidden_act]
+        self.LayerNorm = nn.LayerNorm(config.byte_embedding_size, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.byte_embedding_size, BYTE_VOCAB_SIZE)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """`(..., hidden)` -> byte logits `(..., max_token_bytes, BYTE_VOCAB_SIZE)`."""
+        slots = self.expand(self.transform(hidden_states)).unflatten(-1, (self.max_token_bytes, -1))
+        return self.decoder(self.LayerNorm(self.act(slots)))
 
 
 class ConvBertPreTrainedModel(PreTrainedModel):
@@ -255,6 +416,7 @@ class ConvBertModel(ConvBertPreTrainedModel):
     def __init__(self, config: ConvBertConfig, add_pooling_layer: bool = True):
         super().__init__(config)
         self.embeddings = ConvBertEmbeddings(config)
+        self.byte_embeddings = ConvBertByteEmbeddings(config) if config.input_mode == "bytes" else None
         self.conv = ConvBertConvFrontEnd(config) if config.num_conv_layers > 0 else None
         self.encoder = ConvBertEncoder(config)
         self.pooler = ConvBertPooler(config) if add_pooling_layer else None
@@ -275,10 +437,19 @@ class ConvBertModel(ConvBertPreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
+        input_bytes: torch.Tensor | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPooling:
+        if self.byte_embeddings is not None and inputs_embeds is None:
+            if input_ids is None or input_bytes is None:
+                raise ValueError(
+                    "A byte-level ConvBert (input_mode='bytes') needs input_ids and input_bytes: tokenize with the "
+                    "tokenizer saved with the model (ConvBertByteTokenizer)."
+                )
+            inputs_embeds, input_ids = self.byte_embeddings(input_ids, input_bytes), None
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("ConvBertModel needs exactly one of input_ids or inputs_embeds.")
+        self._check_inputs(input_ids, attention_mask, inputs_embeds)
         seq_length = (input_ids if input_ids is not None else inputs_embeds).shape[1]
         if seq_length > self.config.max_position_embeddings:
             raise ValueError(
@@ -288,12 +459,31 @@ class ConvBertModel(ConvBertPreTrainedModel):
         hidden_states = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
         if self.conv is not None:
             hidden_states = self.conv(hidden_states, attention_mask)
-        attention_mask = create_bidirectional_mask(
+        encoder_mask = create_bidirectional_mask(
             config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask
         )
-        sequence_output = self.encoder(hidden_states, attention_mask, **kwargs)
-        pooled_output = self.pooler(sequence_output) if self.pooler is not None else None
+        sequence_output = self.encoder(hidden_states, encoder_mask, **kwargs)
+        pooled_output = self.pooler(sequence_output, attention_mask) if self.pooler is not None else None
         return BaseModelOutputWithPooling(last_hidden_state=sequence_output, pooler_output=pooled_output)
+
+    def _check_inputs(self, input_ids, attention_mask, inputs_embeds):
+        """Refuse inputs that would otherwise fail deep inside torch (an embedding index error, a device-side
+        assert on a GPU, a broadcasting error in attention) or silently misalign the padding mask."""
+        name, tokens = ("input_ids", input_ids) if input_ids is not None else ("inputs_embeds", inputs_embeds)
+        if attention_mask is not None and attention_mask.shape != tokens.shape[:2]:
+            raise ValueError(
+                f"attention_mask has shape {tuple(attention_mask.shape)} but {name} has shape "
+                f"{tuple(tokens.shape[:2])} (batch, sequence): pass the attention_mask returned with the tokens."
+            )
+        if input_ids is None or torch.compiler.is_compiling():  # a data-dependent check would break the graph
+            return
+        low, high = torch.stack(torch.aminmax(input_ids)).tolist()  # one reduction, one device sync
+        vocab_size = self.config.vocab_size
+        if low < 0 or high >= vocab_size:
+            raise ValueError(
+                f"input_ids contains the id {low if low < 0 else high}, outside this model's vocabulary "
+                f"(vocab_size={vocab_size}, ids 0..{vocab_size - 1}): tokenize with the model's own tokenizer."
+            )
 
 
 class ConvBertForMaskedLM(ConvBertPreTrainedModel):
@@ -303,6 +493,11 @@ class ConvBertForMaskedLM(ConvBertPreTrainedModel):
     positions carry a label; with `labels`, `logits` therefore holds one row per labelled position
     (shape `(num_labelled, vocab_size)`, in row-major order). Without labels it holds the full
     `(batch, sequence, vocab_size)` logits, e.g. for `pipeline("fill-mask")`.
+
+    Byte-level (`input_mode="bytes"`): `labels` are byte ids `(batch, sequence, max_token_bytes)` (see
+    `tlm_hf.data.bytes`), each labelled token's hidden state is decoded into its bytes (`ConvBertByteLMHead`), the
+    loss is the mean cross-entropy over labelled bytes, and `logits` are `(num_labelled, max_token_bytes, 258)`
+    (`(batch, sequence, max_token_bytes, 258)` without labels).
     """
 
     _tied_weights_keys = {
@@ -313,11 +508,15 @@ class ConvBertForMaskedLM(ConvBertPreTrainedModel):
     def __init__(self, config: ConvBertConfig):
         super().__init__(config)
         self.bert = ConvBertModel(config, add_pooling_layer=False)
-        self.cls = ConvBertOnlyMLMHead(config)
+        if config.input_mode == "bytes":
+            self.cls = ConvBertByteLMHead(config)
+            self._tied_weights_keys = {"cls.decoder.weight": "bert.byte_embeddings.byte_embeddings.weight"}
+        else:
+            self.cls = ConvBertOnlyMLMHead(config)
         self.post_init()
 
     def get_output_embeddings(self):
-        return self.cls.predictions.decoder
+        return self.cls.predictions.decoder if self.config.input_mode == "tokens" else None
 
     def set_output_embeddings(self, new_embeddings):
         self.cls.predictions.decoder = new_embeddings
@@ -333,19 +532,23 @@ class ConvBertForMaskedLM(ConvBertPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         num_items_in_batch: torch.Tensor | int | None = None,
+        input_bytes: torch.Tensor | None = None,
         **kwargs,
     ) -> MaskedLMOutput:
         outputs = self.bert(
             input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-            position_ids=position_ids, inputs_embeds=inputs_embeds, return_dict=True, **kwargs,
+            position_ids=position_ids, inputs_embeds=inputs_embeds, input_bytes=input_bytes, return_dict=True,
+            **kwargs,
         )
         sequence_output = outputs.last_hidden_state
         loss = None
         if labels is not None:
             labelled = labels != -100
+            if labels.dim() == 3:  # byte labels (batch, sequence, max_token_bytes): decode tokens with any label
+                labelled = labelled.any(dim=-1)
             logits = self.cls(sequence_output[labelled])
             # float32 loss on the labelled rows only; `num_items_in_batch` keeps gradient accumulation exact.
-            loss = fixed_cross_entropy(logits.float(), labels[labelled], num_items_in_batch)
+            loss = fixed_cross_entropy(logits.float().flatten(0, -2), labels[labelled].flatten(), num_items_in_batch)
         else:
             logits = self.cls(sequence_output)
         return MaskedLMOutput(
@@ -378,11 +581,13 @@ class ConvBertForSequenceClassification(ConvBertPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         num_items_in_batch: torch.Tensor | int | None = None,
+        input_bytes: torch.Tensor | None = None,
         **kwargs,
     ) -> SequenceClassifierOutput:
         outputs = self.bert(
             input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-            position_ids=position_ids, inputs_embeds=inputs_embeds, return_dict=True, **kwargs,
+            position_ids=position_ids, inputs_embeds=inputs_embeds, input_bytes=input_bytes, return_dict=True,
+            **kwargs,
         )
         logits = self.classifier(self.dropout(outputs.pooler_output))
         loss = None

@@ -12,6 +12,7 @@ model files) so that a saved committee loads with `trust_remote_code=True` where
 import copy
 import inspect
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -68,8 +69,15 @@ def _identical_groups(members: list[dict]) -> list[list[int]]:
     return list(groups.values())
 
 
+# Files of which at least one is saved with a tokenizer: a folder without any of them has no tokenizer (and
+# AutoTokenizer would make up an empty one from config.json, which then "differs" from every real one).
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+
+
 def _tokenizer_vocab(member: str) -> dict[str, int] | None:
     """The vocabulary of the tokenizer saved with a member folder or Hub repository, if it has one."""
+    if os.path.isdir(member) and not any(os.path.isfile(os.path.join(member, n)) for n in _TOKENIZER_FILES):
+        return None
     try:
         return AutoTokenizer.from_pretrained(member).get_vocab()
     except (OSError, ValueError, KeyError):
@@ -121,12 +129,24 @@ class SoftCommitteeForSequenceClassification(PreTrainedModel):
         for index, member in enumerate(members):
             if isinstance(member, PreTrainedModel):
                 _member_class(member.config.model_type)  # refuses architectures the config could not rebuild
+                same = next((i for i, other in enumerate(members[:index]) if other is member), None)
+                if same is not None:
+                    raise ValueError(
+                        f"member {index} is the same model object as member {same}: a committee adopts its members, "
+                        "so give distinct models (copy.deepcopy(model), or load the folder again)."
+                    )
                 models.append(member)
                 names.append(f"member {index} ({type(member).__name__})")
                 vocabularies.append(None)
             else:
-                model_type = AutoConfig.from_pretrained(member).model_type
-                models.append(_member_class(model_type).from_pretrained(member))
+                try:
+                    model_type = AutoConfig.from_pretrained(member).model_type
+                    models.append(_member_class(model_type).from_pretrained(member))
+                except ValueError:
+                    raise  # already one line: an architecture a committee cannot hold
+                except Exception as err:  # a missing or corrupt config.json or weights file (OSError, SafetensorError)
+                    first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                    raise ValueError(f"member {index} ({member}) does not load: {first_line}") from err
                 names.append(f"member {index} ({member})")
                 vocabularies.append(_tokenizer_vocab(member))
         member_configs = [member_config_dict(model.config) for model in models]
@@ -146,11 +166,14 @@ class SoftCommitteeForSequenceClassification(PreTrainedModel):
         position_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         output_member_logits: bool = False,
+        input_bytes: torch.Tensor | None = None,
     ) -> SoftCommitteeOutput:
-        """Every member reads the same `input_ids` and `attention_mask`; logits are the sum of member logits."""
+        """Every member reads the same `input_ids` and `attention_mask` (and `input_bytes`, for byte-level members);
+        logits are the sum of member logits."""
         if input_ids is None:
             raise ValueError("A soft committee needs input_ids (members have their own embeddings).")
-        inputs = dict(attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids)
+        inputs = dict(attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
+                      input_bytes=input_bytes)
         inputs = {name: tensor for name, tensor in inputs.items() if tensor is not None}
         member_logits = self._member_logits(input_ids, inputs)  # (members, batch, labels)
         logits = member_logits.sum(dim=0)

@@ -9,9 +9,12 @@ import hashlib
 import io
 import json
 import statistics
+import subprocess
 import textwrap
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import yaml
 
 from ..errors import SettingsError
 from ..data.subsets import SUBSET_KINDS
@@ -24,10 +27,14 @@ from ..settings import (
 )
 from .recipes import get_recipe
 from .results import markdown_table, write_results
+from .runs import atomic_write, last_complete_checkpoint, read_json
 
+# Held-out MLM loss, masked-token accuracy, unigram loss and context gain of the row's pre-training (see
+# tlm_hf.training.mlm): whether it cleared the unigram plateau.
+HELDOUT_FIELDS = ("heldout_mlm_loss", "heldout_accuracy", "unigram_loss", "context_gain")
 ROW_FIELDS = (
-    "subset", "W_s", "T_W", "T_C", "T_M", "acc_pretrained_mean", "acc_pretrained_std", "acc_scratch_mean",
-    "acc_scratch_std", "gap", "acc_pretrained_best_mean", "acc_scratch_best_mean", "seeds",
+    "subset", "W_s", "T_W", "T_C", "T_M", *HELDOUT_FIELDS, "acc_pretrained_mean", "acc_pretrained_std",
+    "acc_scratch_mean", "acc_scratch_std", "gap", "acc_pretrained_best_mean", "acc_scratch_best_mean", "seeds",
 )
 
 
@@ -53,12 +60,52 @@ class PlannedRun:
 
 
 @dataclass
+class PlannedRow:
+    """One table row: a pre-training, its fine-tunes (one per seed) and the scratch arm it is compared with."""
+
+    subset: str
+    pretraining: PlannedRun
+    finetunes: list[PlannedRun]
+    scratch: list[PlannedRun]
+
+
+@dataclass
 class ExperimentPlan:
-    scratch: dict[int, PlannedRun]  # seed -> the scratch arm, shared by every row
-    rows: list[tuple[str, PlannedRun, list[PlannedRun]]]  # (subset kind, pre-training, fine-tunes per seed)
+    rows: list[PlannedRow]
 
     def runs(self) -> list[PlannedRun]:
-        return [*self.scratch.values(), *(run for _, pre, fine in self.rows for run in (pre, *fine))]
+        """Every run once, in the order they start: a row's pre-training before the fine-tunes that read it."""
+        unique = {}
+        for row in self.rows:
+            for run in (row.pretraining, *row.scratch, *row.finetunes):
+                unique.setdefault(run.run_dir, run)
+        return list(unique.values())
+
+
+def run_planned(planned: PlannedRun, *, scripts: Path, launcher: list[str], dry_run: bool = False) -> dict | None:
+    """Start the planned run (`scripts`/pretrain.py or finetune.py) unless it finished before; return its done
+    file as a dict (None in a dry run).
+
+    The run's exact settings go to RUN_DIR/settings.yaml and the script reads them with --config; an
+    interrupted run (it has checkpoints) continues with --resume.
+    """
+    done = planned.run_dir / planned.done_file
+    if done.exists():
+        print(f"[cached] {planned.label}: {planned.run_dir}", flush=True)
+        return read_json(done)
+    print(f"[{'would run' if dry_run else 'run'}] {planned.label}: {planned.run_dir}", flush=True)
+    if dry_run:
+        return None
+    planned.run_dir.mkdir(parents=True, exist_ok=True)
+    settings_file = planned.run_dir / "settings.yaml"
+    atomic_write(settings_file, yaml.safe_dump(planned.settings, sort_keys=False))
+    command = [*launcher, str(Path(scripts) / planned.script), "--config", str(settings_file),
+               "--output_dir", str(planned.run_dir)]
+    if last_complete_checkpoint(planned.run_dir / "checkpoints"):
+        command.append("--resume")  # an interrupted run continues from its newest complete checkpoint
+    if subprocess.run(command).returncode != 0:
+        raise SettingsError(f"{planned.script} failed for {planned.label}; its settings are in {settings_file}")
+    return read_json(done)
 
 
 def broadcast_rows(exp: ExperimentSettings) -> list[dict]:
@@ -105,6 +152,7 @@ def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer) -> 
     """Every run of the experiment with its complete settings, each checked against its script's settings,
     so that a mistake in any row stops the experiment before the first run starts."""
     get_recipe(exp.recipe)
+    model.check()  # preset, config_overrides field names, max_length within the model's positions
     if not task.task:
         raise SettingsError("an experiment needs a task; set task in the config or with --task")
     if exp.output_dir is None:
@@ -114,20 +162,37 @@ def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer) -> 
     out = Path(exp.output_dir)
     pretrain_extra = parse_key_values(exp.pretrain_args, setting="pretrain_args", typed=True)
     finetune_extra = parse_key_values(exp.finetune_args, setting="finetune_args", typed=True)
-    common = dict(recipe=exp.recipe, **asdict(task), **asdict(tokenizer), **_given(
-        per_device_train_batch_size=exp.batch_size))
-    finetuning = _given(num_train_epochs=exp.finetune_epochs)
+    common = dict(recipe=exp.recipe, **asdict(task), **_given(per_device_train_batch_size=exp.batch_size))
+    finetuning = dict(**_given(num_train_epochs=exp.finetune_epochs), **finetune_extra)
+    if exp.learning_rate_grid:  # both arms choose among the same learning rates on the validation split
+        if not task.validation_per_label:
+            raise SettingsError("learning_rate_grid needs a validation split; set validation_per_label")
+        finetuning["learning_rates"] = list(exp.learning_rate_grid)
+    # A vocabulary trained on each W_s makes each row's architecture its own: its scratch arm is then the
+    # same architecture and tokenizer as the row's pre-trained model, one per row instead of one for all rows.
+    scratch_per_row = bool({**get_recipe(exp.recipe).pretraining, **pretrain_extra}.get("wordpiece_vocab_size"))
 
-    def planned(stage, types, script, settings, folder, label, done_file):
+    def planned(stage, types, script, settings, folder, label, done_file, key_extra=None):
         check_settings(types, settings, f"{label} (pretrain_args / finetune_args and the experiment's settings)")
-        return PlannedRun(script, settings, out / folder.format(key=cache_key(stage, settings)), label, done_file)
+        key = cache_key(stage, {**settings, **(key_extra or {})})
+        return PlannedRun(script, settings, out / folder.format(key=key), label, done_file)
 
-    scratch = {}
-    for seed in exp.seeds:  # the scratch arm does not depend on W_s: one run per seed serves every row
-        settings = dict(scratch=True, **asdict(model), **common, seed=seed, **finetuning, **_given(
-            learning_rate=exp.scratch_learning_rate, weight_decay=exp.scratch_weight_decay), **finetune_extra)
-        scratch[seed] = planned("finetuning", FINETUNE_SETTINGS, "finetune.py", settings,
-                                f"finetune/scratch-seed{seed}-{{key}}", f"scratch, seed {seed}", "results.json")
+    def scratch_run(seed, pretraining=None):
+        settings = dict(scratch=True, **common, seed=seed, **_given(
+            learning_rate=exp.scratch_learning_rate, weight_decay=exp.scratch_weight_decay), **finetuning)
+        if pretraining is None:  # the preset's architecture, with the experiment's tokenizer
+            settings.update(**asdict(model), **asdict(tokenizer))
+            return planned("finetuning", FINETUNE_SETTINGS, "finetune.py", settings,
+                           f"finetune/scratch-seed{seed}-{{key}}", f"scratch, seed {seed}", "results.json")
+        # the architecture and tokenizer of the row's pre-trained folder, keyed by its key, not its path
+        return planned("finetuning", FINETUNE_SETTINGS, "finetune.py",
+                       {"pretrained": str(pretraining.run_dir), **settings, "max_length": model.max_length},
+                       f"finetune/scratch-{pretraining.run_dir.name}-seed{seed}-{{key}}",
+                       f"scratch ({pretraining.label}), seed {seed}", "results.json",
+                       key_extra={"pretrained": pretraining.run_dir.name})
+
+    # the scratch arm does not depend on W_s: one run per seed serves every row
+    shared_scratch = [] if scratch_per_row else [scratch_run(seed) for seed in exp.seeds]
     rows = []
     for spec in broadcast_rows(exp):
         if spec["subset"] not in SUBSET_KINDS:
@@ -135,24 +200,25 @@ def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer) -> 
         name = f"{spec['subset']}-ws{spec['w_s']}"
         pretrain = dict(
             subset=spec["subset"], w_s=_parse_w_s(spec["w_s"]), subset_seed=exp.subset_seed,
-            avoid_fraction=exp.avoid_fraction, **asdict(corpus), **asdict(model), **common, **_given(
-                num_train_epochs=exp.pretrain_epochs, learning_rate=exp.pretrain_learning_rate,
-                weight_decay=exp.pretrain_weight_decay), **pretrain_extra,
+            avoid_fraction=exp.avoid_fraction, **asdict(corpus), **asdict(model), **asdict(tokenizer), **common,
+            **_given(num_train_epochs=exp.pretrain_epochs, learning_rate=exp.pretrain_learning_rate,
+                     weight_decay=exp.pretrain_weight_decay), **pretrain_extra,
         )
         pre = planned("pretraining", PRETRAIN_SETTINGS, "pretrain.py", pretrain, f"pretrain/{name}-{{key}}",
                       f"pre-training {spec['subset']} W_s={spec['w_s']}", "pretraining_stats.json")
-        fine = []
-        for seed in exp.seeds:
-            settings = dict(**common, max_length=model.max_length, seed=seed, **finetuning, **_given(
-                learning_rate=spec["learning_rate"], weight_decay=spec["weight_decay"]), **finetune_extra)
-            check_settings(FINETUNE_SETTINGS, settings, f"fine-tuning {name}")
-            # keyed by the pre-training's key, not its path: the same runs are found from any working directory
-            key = cache_key("finetuning", {**settings, "pretrained": pre.run_dir.name})
-            fine.append(PlannedRun("finetune.py", {"pretrained": str(pre.run_dir), **settings},
-                                   out / "finetune" / f"pretrained-{name}-seed{seed}-{key}",
-                                   f"fine-tuning W_s={spec['w_s']} ({spec['subset']}), seed {seed}", "results.json"))
-        rows.append((spec["subset"], pre, fine))
-    return ExperimentPlan(scratch, rows)
+        finetunes = []
+        for seed in exp.seeds:  # the tokenizer and architecture come from the pre-trained folder
+            settings = dict(**common, max_length=model.max_length, seed=seed, **_given(
+                learning_rate=spec["learning_rate"], weight_decay=spec["weight_decay"]), **finetuning)
+            finetunes.append(planned(
+                "finetuning", FINETUNE_SETTINGS, "finetune.py", {"pretrained": str(pre.run_dir), **settings},
+                f"finetune/pretrained-{name}-seed{seed}-{{key}}",
+                f"fine-tuning W_s={spec['w_s']} ({spec['subset']}), seed {seed}", "results.json",
+                key_extra={"pretrained": pre.run_dir.name},
+            ))
+        scratch = [scratch_run(seed, pre) for seed in exp.seeds] if scratch_per_row else shared_scratch
+        rows.append(PlannedRow(spec["subset"], pre, finetunes, scratch))
+    return ExperimentPlan(rows)
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -169,7 +235,7 @@ def table_row(subset: str, stats: dict, pretrained: list[dict], scratch: list[di
     scratch_mean, scratch_std = _mean_std([r["accuracy_final"] for r in scratch])
     return {
         "subset": subset, "W_s": stats["W_s"], "T_W": stats["T_W"], "T_C": stats.get("T_C"),
-        "T_M": stats.get("T_M"), "acc_pretrained_mean": pre_mean, "acc_pretrained_std": pre_std,
+        "T_M": stats.get("T_M"), **{name: stats.get(name) for name in HELDOUT_FIELDS}, "acc_pretrained_mean": pre_mean, "acc_pretrained_std": pre_std,
         "acc_scratch_mean": scratch_mean, "acc_scratch_std": scratch_std, "gap": pre_mean - scratch_mean,
         "acc_pretrained_best_mean": statistics.fmean(r["accuracy_best"] for r in pretrained),
         "acc_scratch_best_mean": statistics.fmean(r["accuracy_best"] for r in scratch),
@@ -181,11 +247,18 @@ def _num(value) -> str:
     return "-" if value is None else f"{value:,}"
 
 
+def _fixed(value, spec: str = ".2f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
 TABLE_COLUMNS = {
     "subset": lambda r: r["subset"],
     "W_s": lambda r: _num(r["W_s"]),
     "T_W": lambda r: _num(r["T_W"]),
     "T_M": lambda r: _num(r["T_M"]),
+    "MLM loss (held-out)": lambda r: _fixed(r.get("heldout_mlm_loss")),
+    "unigram loss": lambda r: _fixed(r.get("unigram_loss")),
+    "context gain": lambda r: _fixed(r.get("context_gain"), "+.2f"),
     "Acc. pre-trained": lambda r: f"{r['acc_pretrained_mean']:.3f} ± {r['acc_pretrained_std']:.3f}",
     "Acc. scratch": lambda r: f"{r['acc_scratch_mean']:.3f} ± {r['acc_scratch_std']:.3f}",
     "Gap": lambda r: f"{r['gap']:+.3f}",
@@ -197,14 +270,34 @@ def experiment_table(rows: list[dict], title: str = "") -> str:
     return markdown_table(rows, TABLE_COLUMNS, title)
 
 
+COMPARE_COLUMNS = {
+    "variant": lambda r: r["variant"],
+    "parameters": lambda r: _num(r.get("parameters")),
+    "MLM loss (held-out)": lambda r: _fixed(r.get("heldout_mlm_loss")),
+    "context gain": lambda r: _fixed(r.get("context_gain"), "+.2f"),
+    "steps (s)": lambda r: f"{r['global_step']:,} ({_fixed(r.get('pretraining_s'), '.0f')} s)",
+    "Acc. pre-trained": TABLE_COLUMNS["Acc. pre-trained"],
+    "Acc. scratch": TABLE_COLUMNS["Acc. scratch"],
+    "Gap": TABLE_COLUMNS["Gap"],
+}
+
+
+def compare_table(rows: list[dict], title: str = "") -> str:
+    """Variants of one row (train/compare.py): parameters, held-out MLM loss, context gain, pre-training steps
+    and wall-clock, accuracy of both arms and the gap."""
+    return markdown_table(rows, COMPARE_COLUMNS, title)
+
+
 def plot_results(rows: list[dict], title: str = "") -> bytes:
-    """PNG: accuracy of both arms (mean ± std over seeds) and the gap against W_s, one marker per subset kind."""
+    """PNG against W_s, one marker per subset kind: accuracy of both arms (mean ± std over seeds); the gap, each
+    point labelled with T_W and T_M; the held-out MLM loss beside the unigram loss (their difference is the
+    context gain: on the plateau the two meet)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (acc_ax, gap_ax) = plt.subplots(2, 1, figsize=(6, 6), sharex=True, height_ratios=[2, 1])
+    fig, (acc_ax, gap_ax, mlm_ax) = plt.subplots(3, 1, figsize=(6, 8), sharex=True, height_ratios=[2, 1, 1])
     markers = dict(random="o", custom="s", avoid="^")
     for kind in dict.fromkeys(r["subset"] for r in rows):
         part = sorted((r for r in rows if r["subset"] == kind), key=lambda r: r["W_s"])
@@ -215,13 +308,25 @@ def plot_results(rows: list[dict], title: str = "") -> bytes:
         acc_ax.errorbar(w_s, [r["acc_scratch_mean"] for r in part], [r["acc_scratch_std"] for r in part],
                         marker=marker, capsize=3, color="C1", linestyle="--", label=f"scratch ({kind})")
         gap_ax.plot(w_s, [r["gap"] for r in part], marker=marker, color="C2", label=kind)
+        for r in part:
+            gap_ax.annotate(f"T_W {_num(r['T_W'])}\nT_M {_num(r['T_M'])}", (r["W_s"], r["gap"]), fontsize="x-small",
+                            textcoords="offset points", xytext=(4, 4))
+        measured = [r for r in part if r.get("heldout_mlm_loss") is not None]
+        if measured:
+            mlm_ax.plot([r["W_s"] for r in measured], [r["heldout_mlm_loss"] for r in measured], marker=marker,
+                        color="C3", label=f"MLM ({kind})")
+            mlm_ax.plot([r["W_s"] for r in measured], [r["unigram_loss"] for r in measured], marker=marker,
+                        color="grey", linestyle=":", label=f"unigram ({kind})")
     gap_ax.axhline(0, color="grey", linewidth=0.8)
     acc_ax.set_ylabel("test accuracy")
     acc_ax.legend(fontsize="small")
     acc_ax.set_title("\n".join(textwrap.wrap(title, 80)), fontsize="small")
     gap_ax.set_ylabel("gap")
-    gap_ax.set_xlabel("W_s (pre-training paragraphs)")
-    gap_ax.set_xscale("log")
+    mlm_ax.set_ylabel("held-out loss")
+    if mlm_ax.lines:
+        mlm_ax.legend(fontsize="x-small")
+    mlm_ax.set_xlabel("W_s (pre-training paragraphs)")
+    mlm_ax.set_xscale("log")
     fig.tight_layout()
     out = io.BytesIO()
     fig.savefig(out, format="png", dpi=120)

@@ -7,16 +7,23 @@
     trainer, summary = fine_tune(model, tokenizer, task, args)
 """
 
+import copy
+import dataclasses
 from pathlib import Path
 
 import evaluate
 from datasets import DatasetDict
-from transformers import DataCollatorWithPadding, Trainer
+from transformers import DataCollatorWithPadding, Trainer, set_seed
 
 from ..data.tokenizer import check_vocabulary
 from ..errors import SettingsError
 from ..models.configuration_conv_bert import ConvBertConfig
 from ..models.modeling_conv_bert import ConvBertForSequenceClassification
+from .runs import load_model_folder, model_folder_config
+
+# Config fields a fine-tuning may change on a pre-trained folder: how it is trained and pooled, not its weights'
+# shapes. Any other config_overrides cannot apply to a folder's architecture and are refused.
+FINETUNING_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout", "classifier_pooling")
 
 ACCURACY_METRIC = Path(__file__).with_name("metrics") / "accuracy.py"
 
@@ -53,30 +60,89 @@ def check_labels(task: DatasetDict, num_labels: int) -> None:
             )
 
 
-def build_classifier(task: DatasetDict, tokenizer, *, pretrained=None, config: ConvBertConfig | None = None):
-    """The pre-trained arm (encoder from the MLM folder `pretrained`, new pooler and classifier) or, with
-    `config`, the randomly initialised twin. Labels come from the task's ClassLabel names."""
+def check_pretraining_folder(folder, *, role: str = "--pretrained") -> dict:
+    """The config.json of a pre-trained MLM folder (written by train/pretrain.py); any other folder (a fine-tuned
+    classifier, a committee, a missing or corrupt file) is refused in one line saying what was given."""
+    config = model_folder_config(folder, role=role)
+    architectures = config.get("architectures") or []
+    if config.get("model_type") != ConvBertConfig.model_type or not any(a.endswith("ForMaskedLM") for a in architectures):
+        given = ", ".join(architectures) or f"model_type {config.get('model_type')!r}"
+        raise SettingsError(
+            f"{role} {folder} holds a {given} model; the pre-trained arm takes an MLM folder written by "
+            "train/pretrain.py (ConvBertForMaskedLM)"
+        )
+    return config
+
+
+def folder_overrides(model_settings, folder, *, role: str = "--pretrained") -> dict:
+    """The config_overrides of `model_settings` that can apply to the saved `folder` (FINETUNING_FIELDS, which
+    are applied and so recorded truthfully in run_config.json); any other override is refused in one line."""
+    if model_settings is None:
+        return {}
+    overrides = model_settings.overrides()
+    allowed = [name for name in FINETUNING_FIELDS if name in {f.name for f in dataclasses.fields(ConvBertConfig)}]
+    fixed = [key for key in overrides if key not in allowed]
+    if fixed:
+        raise SettingsError(
+            f"config_overrides {fixed[0]}={overrides[fixed[0]]} cannot apply to {role} {folder}, whose architecture is "
+            f"fixed; drop it (at fine-tuning only {', '.join(allowed)} can change)"
+        )
+    return overrides
+
+
+def build_classifier(task: DatasetDict, tokenizer, *, pretrained=None, config: ConvBertConfig | None = None,
+                     overrides: dict | None = None, role: str = "--pretrained"):
+    """The pre-trained arm (encoder from the MLM folder `pretrained`, new pooler and classifier, `overrides` such
+    as dropout applied) or, with `config`, the randomly initialised twin. Labels come from the task's ClassLabel
+    names. The tokenizer's model_max_length becomes the model's positions, so a saved run carries the real maximum."""
     if (pretrained is None) == (config is None):
         raise ValueError("give exactly one of pretrained (an MLM folder) or config (to train from scratch)")
     names = label_names(task)
     labels = dict(num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
     if pretrained is not None:
-        model = ConvBertForSequenceClassification.from_pretrained(pretrained, **labels)
+        check_pretraining_folder(pretrained, role=role)
+        model = load_model_folder(ConvBertForSequenceClassification, pretrained, role=role, **(overrides or {}),
+                                  **labels)
     else:
         model = ConvBertForSequenceClassification(ConvBertConfig.from_dict({**config.to_dict(), **labels}))
     check_vocabulary(model.config, tokenizer)
     check_labels(task, model.config.num_labels)
+    tokenizer.model_max_length = model.config.max_position_embeddings
     return model
 
 
-def initial_classifier(task: DatasetDict, tokenizer, *, pretrained=None, scratch: bool = False, model_settings=None):
+def initial_config(tokenizer, *, pretrained=None, scratch: bool = False, model_settings=None,
+                   role: str = "--pretrained") -> ConvBertConfig:
+    """The config an arm starts from, with every check that needs no training: the folder is an MLM folder (unless
+    `scratch`, which reuses any folder's architecture), its files load, overrides can apply, the tokenizer fits,
+    max_length is within the model's positions. Call it for every run of a plan before the first starts."""
+    if pretrained is None:
+        if not scratch:
+            raise SettingsError("nothing to fine-tune; give --pretrained FOLDER, or --scratch for a random initialisation")
+        config = model_settings.config(tokenizer)
+    else:
+        if scratch:
+            model_folder_config(pretrained, role=role, weights=False)
+        else:
+            check_pretraining_folder(pretrained, role=role)
+        config = ConvBertConfig.from_pretrained(pretrained, **folder_overrides(model_settings, pretrained, role=role))
+        check_vocabulary(config, tokenizer)
+        if model_settings is not None:
+            model_settings.check_max_length(config)
+    tokenizer.model_max_length = config.max_position_embeddings
+    return config
+
+
+def initial_classifier(task: DatasetDict, tokenizer, *, pretrained=None, scratch: bool = False, model_settings=None,
+                       role: str = "--pretrained"):
     """The model an arm starts from: the encoder of the MLM folder `pretrained`; or, with `scratch`, a random
-    initialisation of `pretrained`'s architecture, or of `model_settings` (a ModelSettings) without a folder."""
-    if not scratch:
-        return build_classifier(task, tokenizer, pretrained=pretrained)
-    if pretrained is not None:
-        return build_classifier(task, tokenizer, config=ConvBertConfig.from_pretrained(pretrained))
-    return build_classifier(task, tokenizer, config=model_settings.config(tokenizer))
+    initialisation of `pretrained`'s architecture, or of `model_settings` (a ModelSettings) without a folder.
+    Checked by `initial_config` first."""
+    config = initial_config(tokenizer, pretrained=pretrained, scratch=scratch, model_settings=model_settings, role=role)
+    if scratch or pretrained is None:
+        return build_classifier(task, tokenizer, config=config)
+    return build_classifier(task, tokenizer, pretrained=pretrained, role=role,
+                            overrides=folder_overrides(model_settings, pretrained, role=role))
 
 
 def tokenize_task(task: DatasetDict, tokenizer, *, max_length: int = 128, num_proc=None) -> DatasetDict:
@@ -119,3 +185,35 @@ def fine_tune(model, tokenizer, task: DatasetDict, args, *, max_length: int = 12
     trainer = classification_trainer(model, tokenizer, task, args, max_length=max_length)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     return trainer, accuracy_summary(trainer.state.log_history)
+
+
+def fine_tune_selecting_lr(make_model, tokenizer, task: DatasetDict, args, learning_rates, *, max_length: int = 128):
+    """Fine-tune once per learning rate on task["train"], evaluating on task["validation"] after every epoch;
+    keep the model with the best final validation accuracy and evaluate it once on the test split.
+
+    make_model() builds the initial model (each candidate starts from the same seed), so both arms of an
+    experiment get the same tuning effort. Returns the chosen Trainer and a summary in `accuracy_summary`'s
+    shape (test accuracy as final and best) plus the chosen `learning_rate` and every candidate's result.
+    """
+    if "validation" not in task:
+        raise SettingsError("choosing among learning_rates needs a validation split; set validation_per_label")
+    development = DatasetDict(train=task["train"], test=task["validation"])  # per-epoch accuracy on validation
+    best, candidates = None, []
+    for learning_rate in learning_rates:
+        candidate_args = copy.deepcopy(args)
+        candidate_args.learning_rate = learning_rate
+        candidate_args.output_dir = str(Path(args.output_dir) / f"lr-{learning_rate:g}")
+        set_seed(args.seed)
+        trainer, summary = fine_tune(make_model(), tokenizer, development, candidate_args, max_length=max_length)
+        candidates.append({"learning_rate": learning_rate, "validation_accuracy": summary["accuracy_final"],
+                           "validation_per_epoch": summary["accuracy_per_epoch"]})
+        if best is None or summary["accuracy_final"] > best[1]["accuracy_final"]:
+            best = (trainer, summary, learning_rate)
+    trainer, summary, learning_rate = best
+    test = tokenize_task(DatasetDict(test=task["test"]), tokenizer, max_length=max_length)["test"]
+    accuracy = trainer.evaluate(test, metric_key_prefix="test")["test_accuracy"]
+    return trainer, {
+        "accuracy_final": accuracy, "accuracy_best": accuracy, "best_epoch": round(trainer.state.epoch),
+        "accuracy_per_epoch": [accuracy], "learning_rate": learning_rate, "validation_accuracy": summary["accuracy_final"],
+        "learning_rate_search": candidates,
+    }

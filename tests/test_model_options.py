@@ -1,0 +1,328 @@
+"""ConvBert options beyond the paper: mean pooling, pre-LayerNorm blocks, shared weights, factorised embeddings.
+
+Each option's defaults reproduce the paper's model (the reference conversion tests in test_modeling_conv_bert.py
+check that bit for bit); here each option is checked for what it computes, how it saves and loads, and its errors.
+"""
+
+import pytest
+from remote_code import run_without_tlm_hf
+from safetensors import safe_open
+from test_modeling_conv_bert import batch, randomize_batch_norm, tiny_config
+import torch
+from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, BertConfig, BertForMaskedLM
+
+from tlm_hf import ConvBertConfig, ConvBertForMaskedLM, ConvBertForSequenceClassification, ConvBertModel
+
+NO_CONV = dict(num_conv_layers=0, conv_channels=None, conv_kernel_size=None)
+
+# Every option (and a combination), on the tiny test model with CLs (2 blocks, hidden size 32).
+OPTIONS = {
+    "mean-pooling": dict(classifier_pooling="mean"),
+    "pre-norm": dict(norm_position="pre"),
+    "share-ffn": dict(share_ffn=True),
+    "share-blocks": dict(share_blocks=True),
+    "embedding-size": dict(embedding_size=16),
+    "combined": dict(classifier_pooling="mean", norm_position="pre", share_ffn=True, embedding_size=8),
+}
+HEADS = {"mlm": (ConvBertForMaskedLM, AutoModelForMaskedLM),
+         "classifier": (ConvBertForSequenceClassification, AutoModelForSequenceClassification)}
+
+
+# --- classifier_pooling ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("conv", [NO_CONV, {}], ids=["no-CLs", "CLs"])
+def test_mean_pooling_gives_the_same_logits_for_a_padded_and_an_unpadded_sequence(conv):
+    model = randomize_batch_norm(ConvBertForSequenceClassification(tiny_config(classifier_pooling="mean", **conv)))
+    input_ids, attention_mask = batch(lengths=(32, 9))
+    padded = model(input_ids, attention_mask).logits[1]
+    alone = model(input_ids[1:, :9], attention_mask[1:, :9]).logits[0]
+    torch.testing.assert_close(padded, alone, rtol=1e-5, atol=1e-5)
+
+
+def test_mean_pooling_feeds_the_mean_of_non_padding_states_to_the_pooler():
+    model = ConvBertModel(tiny_config(classifier_pooling="mean")).eval()
+    input_ids, attention_mask = batch(lengths=(20, 13))
+    output = model(input_ids, attention_mask)
+    means = torch.stack([output.last_hidden_state[0, :20].mean(0), output.last_hidden_state[1, :13].mean(0)])
+    torch.testing.assert_close(output.pooler_output, torch.tanh(model.pooler.dense(means)))
+    unmasked = model(input_ids)
+    expected = torch.tanh(model.pooler.dense(unmasked.last_hidden_state.mean(1)))  # no mask: every position
+    torch.testing.assert_close(unmasked.pooler_output, expected)
+
+
+def test_cls_pooling_is_the_default_and_reads_the_first_state():
+    model = ConvBertModel(tiny_config()).eval()
+    assert model.config.classifier_pooling == "cls"
+    output = model(*batch())
+    torch.testing.assert_close(output.pooler_output, torch.tanh(model.pooler.dense(output.last_hidden_state[:, 0])))
+
+
+# --- norm_position --------------------------------------------------------------------------------
+
+
+def test_post_norm_model_keeps_bert_weight_names():
+    config = tiny_config(**NO_CONV)
+    bert = BertForMaskedLM(BertConfig(**{k: getattr(config, k) for k in (
+        "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+        "max_position_embeddings")}))
+    assert ConvBertForMaskedLM(config).state_dict().keys() == bert.state_dict().keys()
+
+
+def test_pre_norm_block_adds_each_sublayer_of_its_normalised_input_then_one_final_norm():
+    model = ConvBertModel(tiny_config(norm_position="pre", num_hidden_layers=1, **NO_CONV)).eval()
+    input_ids, _ = batch(lengths=(12,))
+    block = model.encoder.layer[0]
+    x = model.embeddings(input_ids)
+    attention, _ = block.attention.self(block.attention.LayerNorm(x))
+    x = x + block.attention.output.dense(attention)
+    x = x + block.output.dense(block.intermediate.intermediate_act_fn(
+        block.intermediate.dense(block.intermediate.LayerNorm(x))))
+    expected = model.encoder.LayerNorm(x)
+    torch.testing.assert_close(model(input_ids).last_hidden_state, expected)
+
+
+def test_pre_norm_has_two_norms_per_block_and_a_final_one_and_none_after_the_sums():
+    model = ConvBertModel(tiny_config(norm_position="pre", num_hidden_layers=2))
+    norms = sorted(name for name, _ in model.named_parameters() if "LayerNorm.weight" in name)
+    assert norms == [
+        "embeddings.LayerNorm.weight", "encoder.LayerNorm.weight",
+        "encoder.layer.0.attention.LayerNorm.weight", "encoder.layer.0.intermediate.LayerNorm.weight",
+        "encoder.layer.1.attention.LayerNorm.weight", "encoder.layer.1.intermediate.LayerNorm.weight",
+    ]
+    # Each block's two norms moved to its sublayers' inputs; one norm added after the last block.
+    hidden = 32
+    assert model.num_parameters() == ConvBertModel(tiny_config()).num_parameters() + 2 * hidden
+
+
+def test_pre_norm_model_learns_a_batch_at_a_high_learning_rate():
+    torch.manual_seed(0)
+    model = ConvBertForMaskedLM(tiny_config(norm_position="pre", hidden_dropout_prob=0.0, **NO_CONV)).train()
+    input_ids, attention_mask = batch(lengths=(32, 32, 32, 32), seed=4)
+    labels = input_ids.clone()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, betas=(0.9, 0.98))
+    losses = []
+    for _ in range(40):
+        loss = model(input_ids, attention_mask, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < 0.6 * losses[0]
+
+
+# --- share_ffn, share_blocks, embedding_size -----------------------------------------------------
+
+# The sublayers each sharing option shares, named by a layer that every block runs.
+SHARED = {"share-ffn": ["intermediate.dense"], "share-blocks": ["intermediate.dense", "attention.self.query"]}
+
+
+def weights_run_by(model, layer_name: str) -> list[torch.Tensor]:
+    """The weight of every `layer_name` layer that one forward pass runs, in order (one entry per run)."""
+    seen = []
+    hooks = [
+        module.register_forward_hook(lambda module, args, output: seen.append(module.weight))
+        for name, module in model.named_modules() if name.endswith(layer_name)
+    ]
+    with torch.no_grad():
+        model(*batch())
+    for hook in hooks:
+        hook.remove()
+    return seen
+
+
+def assert_every_block_runs_one_tensor(model, option):
+    for layer_name in SHARED[option]:
+        weights = weights_run_by(model, layer_name)
+        assert len(weights) == model.config.num_hidden_layers
+        assert len({weight.data_ptr() for weight in weights}) == 1, layer_name
+
+
+@pytest.mark.parametrize("option", list(SHARED))
+def test_every_block_runs_the_one_shared_tensor_also_after_an_optimizer_step(option):
+    model = ConvBertForMaskedLM(tiny_config(**OPTIONS[option]))
+    assert_every_block_runs_one_tensor(model, option)
+    before = weights_run_by(model, "intermediate.dense")[0].detach().clone()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    input_ids, attention_mask = batch()
+    model(input_ids, attention_mask, labels=input_ids).loss.backward()
+    optimizer.step()
+    assert_every_block_runs_one_tensor(model, option)
+    assert not torch.equal(weights_run_by(model, "intermediate.dense")[0], before)
+
+
+def test_share_ffn_keeps_attention_per_block():
+    queries = weights_run_by(ConvBertForMaskedLM(tiny_config(share_ffn=True)), "attention.self.query")
+    assert len({weight.data_ptr() for weight in queries}) == 2
+
+
+@pytest.mark.parametrize("option", list(SHARED))
+def test_checkpoint_stores_shared_weights_once_and_reloads_them_shared(tmp_path, option):
+    model = randomize_batch_norm(ConvBertForMaskedLM(tiny_config(**OPTIONS[option])))
+    model.save_pretrained(tmp_path)
+    with safe_open(tmp_path / "model.safetensors", "pt") as checkpoint:
+        stored = {key: checkpoint.get_slice(key).get_shape() for key in checkpoint.keys()}
+    for layer_name in SHARED[option]:
+        assert len([key for key in stored if key.endswith(f"{layer_name}.weight")]) == 1
+    # Every parameter once (the decoder tied to the embeddings is not stored), plus the CLs' BatchNorm buffers.
+    stored_numbers = sum(torch.Size(shape).numel() for shape in stored.values())
+    assert stored_numbers == model.num_parameters() + sum(buffer.numel() for buffer in model.buffers())
+    reloaded, info = ConvBertForMaskedLM.from_pretrained(tmp_path, output_loading_info=True)
+    assert not any(info.values())
+    assert_every_block_runs_one_tensor(reloaded.eval(), option)
+    torch.testing.assert_close(reloaded(*batch()).logits, model(*batch()).logits, rtol=0, atol=0)
+
+
+def test_factorised_embedding_projects_narrow_token_vectors_and_decodes_through_the_tied_table():
+    model = ConvBertForMaskedLM(tiny_config(embedding_size=16)).eval()
+    embeddings, head = model.bert.embeddings, model.cls.predictions
+    assert embeddings.word_embeddings.weight.shape == (120, 16)
+    assert head.decoder.weight is embeddings.word_embeddings.weight
+    assert (embeddings.word_projection.in_features, embeddings.word_projection.out_features) == (16, 32)
+    assert (head.transform.dense.in_features, head.transform.dense.out_features) == (32, 16)
+    input_ids, attention_mask = batch()
+    hidden_states = model.bert(input_ids, attention_mask).last_hidden_state
+    expected = head.transform(hidden_states) @ embeddings.word_embeddings.weight.T + head.bias
+    torch.testing.assert_close(model(input_ids, attention_mask).logits, expected)
+
+
+@pytest.mark.parametrize("option", list(OPTIONS))
+def test_gradient_checkpointing_gives_the_same_gradients_and_hidden_states_cover_every_block_run(option):
+    config = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **OPTIONS[option])
+    input_ids, attention_mask = batch()
+    gradients = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        model = ConvBertForMaskedLM(config).train()
+        if checkpointing:
+            model.gradient_checkpointing_enable()
+        output = model(input_ids, attention_mask, labels=input_ids, output_hidden_states=True)
+        output.loss.backward()
+        gradients.append({name: p.grad for name, p in model.named_parameters()})
+        assert len(output.hidden_states) == config.num_hidden_layers + 1
+    assert gradients[0].keys() == gradients[1].keys()
+    for name, gradient in gradients[0].items():
+        torch.testing.assert_close(gradients[1][name], gradient, msg=name)
+
+
+# Tiny model without CLs: vocabulary V, hidden H, FFN width F, L blocks, P positions, T token types, embedding E.
+V, H, F, L, P, T, E = 120, 32, 64, 2, 32, 2, 16
+EMBEDDINGS = V * H + P * H + T * H + 2 * H  # tables + LayerNorm
+ATTENTION = 4 * (H * H + H) + 2 * H  # query, key, value, output dense + LayerNorm
+FFN = (H * F + F) + (F * H + H) + 2 * H  # two dense layers + LayerNorm
+MLM_HEAD = (H * H + H) + 2 * H + V  # transform dense + LayerNorm + decoder bias (decoder weight tied)
+TINY_PARAMETERS = {
+    "paper": EMBEDDINGS + L * (ATTENTION + FFN) + MLM_HEAD,
+    "pre-norm": EMBEDDINGS + L * (ATTENTION + FFN) + 2 * H + MLM_HEAD,  # + the final LayerNorm
+    "share-ffn": EMBEDDINGS + L * ATTENTION + FFN + MLM_HEAD,
+    "share-blocks": EMBEDDINGS + ATTENTION + FFN + MLM_HEAD,
+    # E-wide table + projection to H; the head's transform ends at E.
+    "embedding-size": (V * E + E * H + H + P * H + T * H + 2 * H) + L * (ATTENTION + FFN) + (H * E + E) + 2 * E + V,
+}
+
+
+@pytest.mark.parametrize("option", list(TINY_PARAMETERS))
+def test_parameter_count_of_each_option_matches_the_hand_count(option):
+    model = ConvBertForMaskedLM(tiny_config(**NO_CONV, **OPTIONS.get(option, {})))
+    assert model.num_parameters() == TINY_PARAMETERS[option]
+
+
+# Full size with the bert-base-uncased vocabulary. One 768-wide block: attention 4 * (768² + 768) + 2 * 768 =
+# 2,363,904; FFN 2 * 768 * 3072 + 3072 + 768 + 2 * 768 = 4,723,968. embedding_size=128 saves 19,435,008 in the
+# embedding (30522 * 768 -> 30522 * 128 + 128 * 768 + 768) and 493,440 in the MLM transform (768 -> 128 wide).
+FULL_SIZE_PARAMETERS = {
+    ("bert-1-h12", "paper"): 31_252_794,
+    ("bert-1-h12", "mean-pooling"): 31_252_794,
+    ("bert-1-h12", "pre-norm"): 31_252_794 + 2 * 768,
+    ("bert-1-h12", "embedding-size"): 31_252_794 - 19_435_008 - 493_440,
+    ("bert-6", "paper"): 66_692_154,
+    ("bert-6", "share-blocks"): 66_692_154 - 5 * (2_363_904 + 4_723_968),
+    ("bert-6", "share-ffn"): 66_692_154 - 5 * 4_723_968,
+    ("bert-6", "embedding-size"): 66_692_154 - 19_435_008 - 493_440,
+}
+FULL_SIZE_OPTIONS = {"embedding-size": dict(embedding_size=128)}
+
+
+@pytest.mark.parametrize("preset, option", list(FULL_SIZE_PARAMETERS))
+def test_full_size_parameter_counts(preset, option):
+    overrides = FULL_SIZE_OPTIONS.get(option, OPTIONS.get(option, {}))
+    with torch.device("meta"):
+        model = ConvBertForMaskedLM(ConvBertConfig.from_preset(preset, vocab_size=30522, **overrides))
+    assert model.num_parameters() == FULL_SIZE_PARAMETERS[preset, option]
+
+
+# --- every option: Auto classes and remote code -------------------------------------------------
+
+
+def save_option_models(folder, option):
+    """The MLM and the classifier of one option, saved under `folder`, with their logits on `batch()`."""
+    input_ids, attention_mask = batch()
+    expected = dict(input_ids=input_ids, attention_mask=attention_mask)
+    for head, (model_class, _) in HEADS.items():
+        torch.manual_seed(0)
+        model = randomize_batch_norm(model_class(tiny_config(**OPTIONS[option])))
+        model.save_pretrained(folder / head)
+        with torch.no_grad():
+            expected[head] = model(input_ids, attention_mask).logits
+    return expected
+
+
+@pytest.mark.parametrize("option", list(OPTIONS))
+def test_option_round_trips_through_the_auto_classes(tmp_path, option):
+    expected = save_option_models(tmp_path, option)
+    for head, (model_class, auto_class) in HEADS.items():
+        reloaded = auto_class.from_pretrained(tmp_path / head).eval()
+        assert type(reloaded) is model_class
+        assert all(reloaded.config.to_dict()[key] == value for key, value in OPTIONS[option].items())
+        with torch.no_grad():
+            logits = reloaded(expected["input_ids"], expected["attention_mask"]).logits
+        torch.testing.assert_close(logits, expected[head], rtol=0, atol=0)
+
+
+REMOTE_LOAD = """
+from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification
+import torch
+
+auto_classes = dict(mlm=AutoModelForMaskedLM, classifier=AutoModelForSequenceClassification)
+for folder, expected in zip(sys.argv[1::2], sys.argv[2::2]):
+    expected = torch.load(expected)
+    for head, auto_class in auto_classes.items():
+        model = auto_class.from_pretrained(f"{folder}/{head}", trust_remote_code=True).eval()
+        assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
+        with torch.no_grad():
+            logits = model(expected["input_ids"], expected["attention_mask"]).logits
+        torch.testing.assert_close(logits, expected[head], rtol=0, atol=0)
+assert "tlm_hf" not in sys.modules
+print("loaded", len(sys.argv[1::2]))
+"""
+
+
+def test_every_option_loads_with_remote_code_where_tlm_hf_cannot_be_imported(tmp_path):
+    arguments = []
+    for option in OPTIONS:
+        torch.save(save_option_models(tmp_path / option, option), tmp_path / f"{option}.pt")
+        arguments += [tmp_path / option, tmp_path / f"{option}.pt"]
+    result = run_without_tlm_hf(REMOTE_LOAD, *arguments, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"loaded {len(OPTIONS)}" in result.stdout
+
+
+# --- configuration errors -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(classifier_pooling="max"), "classifier_pooling must be 'cls' .* or 'mean'"),
+        (dict(norm_position="sandwich"), "norm_position must be 'post' .* or 'pre'"),
+        (dict(share_ffn=True, share_blocks=True), "share_ffn=True adds nothing to share_blocks=True"),
+        (dict(share_ffn=True, num_hidden_layers=1), "share_ffn=True has no effect with num_hidden_layers=1"),
+        (dict(share_blocks=True, num_hidden_layers=1), "share_blocks=True has no effect with num_hidden_layers=1"),
+        (dict(embedding_size=32), "embedding_size must be between 1 and hidden_size - 1 .31.* got 32"),
+        (dict(embedding_size=0), "embedding_size must be between"),
+        (dict(embedding_size=8, input_mode="bytes"), "embedding_size factorises token embeddings"),
+    ],
+)
+def test_invalid_option_fails_at_construction_naming_the_field(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_config(**overrides)
