@@ -60,8 +60,8 @@ def byte_batch(lengths, seed=0, max_token_bytes=8):
 
 
 @pytest.fixture(scope="module")
-def tokenizer(shared_data):
-    return load_byte_tokenizer(shared_data / "bert-base-uncased", max_token_bytes=16)
+def tokenizer():
+    return load_byte_tokenizer("sample:bert-base-uncased", max_token_bytes=16)
 
 
 @pytest.mark.parametrize("conv_layers", [0, 2])
@@ -143,8 +143,8 @@ def test_collator_masks_whole_tokens_and_never_special_tokens(tokenizer):
     assert torch.equal(batch["input_ids"][~chosen], original["input_ids"][~chosen])
 
 
-def test_mlm_loss_falls_on_wikitext_in_byte_mode(shared_data, tokenizer, tmp_path):
-    paragraphs = load_paragraphs(str(shared_data / "wikitext2" / "paragraphs.jsonl.gz"), where={"split": "train"},
+def test_mlm_loss_falls_on_wikitext_in_byte_mode(tokenizer, tmp_path):
+    paragraphs = load_paragraphs("sample:wikitext2", where={"split": "train"},
                                  normalize_wikitext=True)
     data = tokenize_paragraphs(paragraphs.select(range(300)), tokenizer, max_length=48)
     assert "input_bytes" in data.column_names

@@ -234,6 +234,18 @@ def test_preset_parameter_counts(name):
     assert model.num_parameters() == PRESET_PARAMETERS[name]
 
 
+STLM_PRESET_PARAMETERS = {"stlm-10m": 9_420_546, "stlm-50m": 48_926_210, "stlm-bert-1": 8_739_842}
+
+
+@pytest.mark.parametrize("name", list(STLM_PRESET_PARAMETERS))
+def test_stlm_presets_reach_their_parameter_targets_without_a_vocabulary_sized_matrix(name):
+    special_ids = dict(pad_token_id=0, cls_token_id=101, sep_token_id=102, mask_token_id=103)  # bert-base-uncased's
+    with torch.device("meta"):
+        model = ConvBertForMaskedLM(ConvBertConfig.from_preset(name, **special_ids))
+    assert model.num_parameters() == STLM_PRESET_PARAMETERS[name]
+    assert all(30522 not in parameter.shape for parameter in model.parameters())
+
+
 def test_presets_cover_the_paper_architectures():
     assert set(PRESET_PARAMETERS) <= set(PRESETS)
     bert6 = ConvBertConfig.from_preset("bert-6")

@@ -19,6 +19,7 @@ from tlm_hf.arguments import parse_settings
 from tlm_hf.data.corpus import load_paragraphs, split_heldout
 from tlm_hf.data.samples import resolve_sample
 from tlm_hf.data.tasks import load_task
+from tlm_hf.hub.model_card import build_model_card
 from tlm_hf.settings import EXPERIMENT_SETTINGS, PRETRAIN_SETTINGS
 from tlm_hf.training.experiments import plan_experiment
 from tlm_hf.training.mlm import heldout_metrics, masked_heldout, per_token_predictions, unigram_log_probs
@@ -85,6 +86,8 @@ def test_pretraining_records_heldout_loss_unigram_loss_and_context_gain_per_epoc
     assert [entry["epoch"] for entry in stats["heldout_per_epoch"]] == [1.0, 2.0]
     config = json.loads((out / "config.json").read_text())
     assert config["hidden_dropout_prob"] == 0.1  # dropout was off while pre-training, kept for fine-tuning
+    card = str(build_model_card(out))
+    assert "Held-out masked-language-model evaluation" in card and f"{stats['context_gain']:+.3f}" in card
 
 
 def test_pretraining_can_train_its_vocabulary_on_w_s_and_hold_out_a_named_split(tmp_path):

@@ -189,8 +189,13 @@ class ModelSettings:
         from .models.configuration_conv_bert import PRESETS, ConvBertConfig
 
         overrides = self.overrides()
-        if self.preset in PRESETS:
-            self.check_max_length(ConvBertConfig.from_preset(self.preset, **overrides))
+        if self.preset in PRESETS:  # special token ids: stand-ins here, the tokenizer's when the run builds it
+            stand_ins = dict(pad_token_id=0, cls_token_id=1, sep_token_id=2, mask_token_id=3)
+            try:
+                config = ConvBertConfig.from_preset(self.preset, **{**stand_ins, **overrides})
+            except ValueError as err:
+                raise SettingsError(str(err)) from None
+            self.check_max_length(config)
         elif not Path(self.preset).exists():
             raise SettingsError(f"unknown preset {self.preset!r}; use one of {', '.join(PRESETS)} or a path to a config.json")
 

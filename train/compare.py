@@ -1,18 +1,19 @@
 """Variants of one experiment row, side by side: the recipe study and the Super Tiny Language Models table.
 
-    python train/compare.py --config train/configs/quick.yaml --variants train/configs/compare/recipe.yaml \
-        --w_s 4000 --output_dir runs/recipe-study
-    python train/compare.py --config train/configs/quick.yaml --variants train/configs/compare/stlm.yaml \
-        --w_s 4000 --output_dir runs/stlm
+    python train/compare.py --config train/configs/stlm.yaml --variants train/configs/compare/recipe.yaml \
+        --output_dir runs/compare-dbpedia
+    python train/compare.py --config train/configs/stlm.yaml --variants train/configs/compare/stlm.yaml \
+        --output_dir runs/compare-dbpedia
 
-The experiment config (e.g. quick.yaml) gives the corpus, task, model, recipe, seeds and fine-tuning; the
+The experiment config (e.g. stlm.yaml) gives the corpus, task, model, recipe, seeds and fine-tuning; the
 variants file lists what each variant changes: `pretrain_args` (KEY=VALUE settings of train/pretrain.py) and
 `config_overrides` (fields of the model config, added to the experiment's), with `cumulative: true` when each
 variant adds to the one before. Every variant pre-trains on the same W_s paragraphs for the same number of
 steps and is fine-tuned like the experiment's pre-trained arm, against its own scratch twin (same
 architecture and vocabulary). Runs are cached as in train/experiment.py, under one output folder.
 
-Writes to --output_dir: results.json / .csv / .md, and the runs under pretrain/ and finetune/.
+Writes to --output_dir: <variants file name>.json / .csv / .md (recipe.md, stlm.md), and the runs under pretrain/
+and finetune/; several variants files can share one output folder, and so the runs they have in common.
 """
 
 import shlex
@@ -83,6 +84,7 @@ if exp.dry_run:
 title = (f"{task.task}, W_s = {rows[0]['W_s']:,}, {model.preset} ({model.config_overrides}), recipe {exp.recipe}, "
          f"{len(exp.seeds)} seeds; {spec.get('title', '')}")
 markdown = compare_table(rows, title)
-write_results(exp.output_dir, rows, fields=rows[0].keys(), markdown=markdown)
+name = Path(compare.variants).stem  # one output folder serves several variants files, sharing their runs
+write_results(exp.output_dir, rows, fields=rows[0].keys(), markdown=markdown, name=name)
 print(markdown)
-print(f"wrote {exp.output_dir}/results.json, results.csv, results.md")
+print(f"wrote {exp.output_dir}/{name}.json, {name}.csv, {name}.md")

@@ -14,11 +14,12 @@ import torch
 
 from ..models.configuration_conv_bert import BYTE_MASK, BYTE_PAD
 from ..models.tokenization_conv_bert import ConvBertByteTokenizer
+from .samples import resolve_sample
 
 
 def load_byte_tokenizer(path, max_token_bytes: int = 16) -> ConvBertByteTokenizer:
-    """Any saved BERT tokenizer (folder or Hub id) as a `ConvBertByteTokenizer`."""
-    return ConvBertByteTokenizer.from_pretrained(path, max_token_bytes=max_token_bytes)
+    """Any saved BERT tokenizer (folder, Hub id or `sample:<name>`) as a `ConvBertByteTokenizer`."""
+    return ConvBertByteTokenizer.from_pretrained(resolve_sample(path), max_token_bytes=max_token_bytes)
 
 
 def as_byte_tokenizer(tokenizer, max_token_bytes: int = 16) -> ConvBertByteTokenizer:

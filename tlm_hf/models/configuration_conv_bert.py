@@ -54,6 +54,20 @@ PRESETS = {
         hidden_size=256, num_hidden_layers=1, num_attention_heads=4, intermediate_size=1024,
         num_conv_layers=3, conv_channels=4, conv_kernel_size=[3, 3],
     ),
+    # Not in the paper: Super Tiny Language Models' ideas at its parameter targets (about 10M and 50M) and at
+    # BERT-1's shape. Byte-level pooled input replaces the vocabulary-sized embedding; one feed-forward network
+    # serves every block.
+    "stlm-10m": dict(
+        hidden_size=512, num_hidden_layers=6, num_attention_heads=8, intermediate_size=2048, share_ffn=True,
+        input_mode="bytes",
+    ),
+    "stlm-50m": dict(
+        hidden_size=768, num_hidden_layers=18, num_attention_heads=12, intermediate_size=3072, share_ffn=True,
+        input_mode="bytes",
+    ),
+    "stlm-bert-1": dict(
+        hidden_size=768, num_hidden_layers=1, num_attention_heads=12, intermediate_size=3072, input_mode="bytes",
+    ),
 }
 
 

@@ -486,6 +486,9 @@ class ConvBertModel(ConvBertPreTrainedModel):
             )
 
 
+ROW_BUCKET = 256  # labelled rows reach the MLM head in multiples of this (see ConvBertForMaskedLM.forward)
+
+
 class ConvBertForMaskedLM(ConvBertPreTrainedModel):
     """Masked language model. With labels, only labelled positions reach the vocabulary projection.
 
@@ -546,7 +549,12 @@ class ConvBertForMaskedLM(ConvBertPreTrainedModel):
             labelled = labels != -100
             if labels.dim() == 3:  # byte labels (batch, sequence, max_token_bytes): decode tokens with any label
                 labelled = labelled.any(dim=-1)
-            logits = self.cls(sequence_output[labelled])
+            rows = sequence_output[labelled]
+            # The number of labelled rows changes every batch; padding it to a multiple of ROW_BUCKET gives the
+            # projection a few shapes instead of one per batch (CPU matmul libraries build and cache a kernel per
+            # shape: memory grows and steps slow down). The padding rows are dropped before the loss.
+            padding = -len(rows) % ROW_BUCKET
+            logits = self.cls(nn.functional.pad(rows, (0, 0, 0, padding)))[: len(rows)]
             # float32 loss on the labelled rows only; `num_items_in_batch` keeps gradient accumulation exact.
             loss = fixed_cross_entropy(logits.float().flatten(0, -2), labels[labelled].flatten(), num_items_in_batch)
         else:

@@ -162,15 +162,18 @@ def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer) -> 
     out = Path(exp.output_dir)
     pretrain_extra = parse_key_values(exp.pretrain_args, setting="pretrain_args", typed=True)
     finetune_extra = parse_key_values(exp.finetune_args, setting="finetune_args", typed=True)
-    common = dict(recipe=exp.recipe, **asdict(task), **_given(per_device_train_batch_size=exp.batch_size))
-    finetuning = dict(**_given(num_train_epochs=exp.finetune_epochs), **finetune_extra)
+    # later settings win: an experiment's pretrain_args / finetune_args override its own values
+    common = {"recipe": exp.recipe, **asdict(task), **_given(per_device_train_batch_size=exp.batch_size)}
+    finetuning = {**_given(num_train_epochs=exp.finetune_epochs), **finetune_extra}
     if exp.learning_rate_grid:  # both arms choose among the same learning rates on the validation split
         if not task.validation_per_label:
             raise SettingsError("learning_rate_grid needs a validation split; set validation_per_label")
         finetuning["learning_rates"] = list(exp.learning_rate_grid)
-    # A vocabulary trained on each W_s makes each row's architecture its own: its scratch arm is then the
-    # same architecture and tokenizer as the row's pre-trained model, one per row instead of one for all rows.
-    scratch_per_row = bool({**get_recipe(exp.recipe).pretraining, **pretrain_extra}.get("wordpiece_vocab_size"))
+    # A vocabulary trained on each W_s (or a tokenizer given to the pre-training alone) makes each row's model its
+    # own: its scratch arm is then the same architecture and tokenizer as the row's pre-trained model, one per row
+    # instead of one for all rows.
+    scratch_per_row = (bool({**get_recipe(exp.recipe).pretraining, **pretrain_extra}.get("wordpiece_vocab_size"))
+                       or "tokenizer" in pretrain_extra)
 
     def planned(stage, types, script, settings, folder, label, done_file, key_extra=None):
         check_settings(types, settings, f"{label} (pretrain_args / finetune_args and the experiment's settings)")
@@ -178,10 +181,10 @@ def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer) -> 
         return PlannedRun(script, settings, out / folder.format(key=key), label, done_file)
 
     def scratch_run(seed, pretraining=None):
-        settings = dict(scratch=True, **common, seed=seed, **_given(
-            learning_rate=exp.scratch_learning_rate, weight_decay=exp.scratch_weight_decay), **finetuning)
+        settings = {"scratch": True, **common, "seed": seed, **_given(
+            learning_rate=exp.scratch_learning_rate, weight_decay=exp.scratch_weight_decay), **finetuning}
         if pretraining is None:  # the preset's architecture, with the experiment's tokenizer
-            settings.update(**asdict(model), **asdict(tokenizer))
+            settings = {**asdict(model), **asdict(tokenizer), **settings}
             return planned("finetuning", FINETUNE_SETTINGS, "finetune.py", settings,
                            f"finetune/scratch-seed{seed}-{{key}}", f"scratch, seed {seed}", "results.json")
         # the architecture and tokenizer of the row's pre-trained folder, keyed by its key, not its path
@@ -198,18 +201,18 @@ def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer) -> 
         if spec["subset"] not in SUBSET_KINDS:
             raise SettingsError(f"unknown subset {spec['subset']!r}; use one of {', '.join(SUBSET_KINDS)}")
         name = f"{spec['subset']}-ws{spec['w_s']}"
-        pretrain = dict(
-            subset=spec["subset"], w_s=_parse_w_s(spec["w_s"]), subset_seed=exp.subset_seed,
-            avoid_fraction=exp.avoid_fraction, **asdict(corpus), **asdict(model), **asdict(tokenizer), **common,
+        pretrain = {
+            "subset": spec["subset"], "w_s": _parse_w_s(spec["w_s"]), "subset_seed": exp.subset_seed,
+            "avoid_fraction": exp.avoid_fraction, **asdict(corpus), **asdict(model), **asdict(tokenizer), **common,
             **_given(num_train_epochs=exp.pretrain_epochs, learning_rate=exp.pretrain_learning_rate,
                      weight_decay=exp.pretrain_weight_decay), **pretrain_extra,
-        )
+        }
         pre = planned("pretraining", PRETRAIN_SETTINGS, "pretrain.py", pretrain, f"pretrain/{name}-{{key}}",
                       f"pre-training {spec['subset']} W_s={spec['w_s']}", "pretraining_stats.json")
         finetunes = []
         for seed in exp.seeds:  # the tokenizer and architecture come from the pre-trained folder
-            settings = dict(**common, max_length=model.max_length, seed=seed, **_given(
-                learning_rate=spec["learning_rate"], weight_decay=spec["weight_decay"]), **finetuning)
+            settings = {**common, "max_length": model.max_length, "seed": seed, **_given(
+                learning_rate=spec["learning_rate"], weight_decay=spec["weight_decay"]), **finetuning}
             finetunes.append(planned(
                 "finetuning", FINETUNE_SETTINGS, "finetune.py", {"pretrained": str(pre.run_dir), **settings},
                 f"finetune/pretrained-{name}-seed{seed}-{{key}}",
@@ -318,6 +321,7 @@ def plot_results(rows: list[dict], title: str = "") -> bytes:
             mlm_ax.plot([r["W_s"] for r in measured], [r["unigram_loss"] for r in measured], marker=marker,
                         color="grey", linestyle=":", label=f"unigram ({kind})")
     gap_ax.axhline(0, color="grey", linewidth=0.8)
+    gap_ax.margins(x=0.15, y=0.4)  # room for the T_W / T_M labels
     acc_ax.set_ylabel("test accuracy")
     acc_ax.legend(fontsize="small")
     acc_ax.set_title("\n".join(textwrap.wrap(title, 80)), fontsize="small")

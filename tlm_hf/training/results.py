@@ -27,12 +27,13 @@ def markdown_table(rows: list[dict], columns: dict, title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(out_dir, rows: list[dict], *, fields, markdown: str, data=None, png: bytes | None = None) -> None:
-    """results.json (`data`, default the rows), results.csv (`fields` of the rows), results.md and, when given,
-    results.png in out_dir, each written atomically; results.json last, as it marks finished results."""
+def write_results(out_dir, rows: list[dict], *, fields, markdown: str, data=None, png: bytes | None = None,
+                  name: str = "results") -> None:
+    """NAME.json (`data`, default the rows), NAME.csv (`fields` of the rows), NAME.md and, when given, NAME.png in
+    out_dir, each written atomically; the JSON file last, as it marks finished results."""
     out_dir = Path(out_dir)
-    atomic_write(out_dir / "results.csv", csv_text(rows, fields))
-    atomic_write(out_dir / "results.md", markdown)
+    atomic_write(out_dir / f"{name}.csv", csv_text(rows, fields))
+    atomic_write(out_dir / f"{name}.md", markdown)
     if png is not None:
-        atomic_write(out_dir / "results.png", png)
-    atomic_write(out_dir / "results.json", json.dumps(rows if data is None else data, indent=2, default=str) + "\n")
+        atomic_write(out_dir / f"{name}.png", png)
+    atomic_write(out_dir / f"{name}.json", json.dumps(rows if data is None else data, indent=2, default=str) + "\n")
