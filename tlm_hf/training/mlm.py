@@ -82,7 +82,10 @@ def masked_heldout(paragraphs: Dataset, tokenizer, *, max_length: int = 128, see
         return {key: [row[:n].tolist() for row, n in zip(masked[key], lengths)]
                 for key in (*batch, "labels") if key != "attention_mask"}
 
-    return data.map(mask, batched=True, batch_size=1000, desc="Masking held-out paragraphs")
+    with torch.random.fork_rng(devices=[]):  # fixed masks also where a collator ignores its seed (transformers 5.17)
+        torch.manual_seed(seed)
+        return data.map(mask, batched=True, batch_size=1000, desc="Masking held-out paragraphs",
+                        load_from_cache_file=False)
 
 
 @dataclass
