@@ -3,8 +3,6 @@ splits and learning-rate choice, the named recipes, and the experiment plan that
 
 import json
 import math
-import runpy
-import sys
 
 import numpy as np
 import pytest
@@ -12,7 +10,7 @@ import torch
 import yaml
 from data_helpers import make_tokenizer
 from datasets import Dataset
-from training_helpers import REPO, as_flags, tiny_files
+from training_helpers import run_script, tiny_files
 from transformers import EvalPrediction
 
 from tlm_hf.arguments import parse_settings
@@ -26,12 +24,6 @@ from tlm_hf.training.mlm import heldout_metrics, masked_heldout, per_token_predi
 from tlm_hf.training.recipes import RECIPES
 
 
-def run_script(name: str, settings: dict, *extra) -> None:
-    old, sys.argv = sys.argv, [name, *as_flags(settings), *extra]
-    try:
-        runpy.run_path(str(REPO / "train" / name), run_name="__main__")
-    finally:
-        sys.argv = old
 
 
 # --- held-out evaluation -------------------------------------------------------------------------------------

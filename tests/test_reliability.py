@@ -19,7 +19,7 @@ import yaml
 from data_helpers import make_task, make_tokenizer
 from safetensors.torch import save_file
 from test_hub import LABELS, RUN_CONFIG, STATS, save_run, tiny_config
-from training_helpers import REPO, TINY_MODEL, as_flags, tiny_files
+from training_helpers import REPO, TINY_MODEL, run_script, tiny_files
 
 from tlm_hf import ConvBertForMaskedLM, ConvBertForSequenceClassification, SoftCommitteeForSequenceClassification
 from tlm_hf.arguments import read_yaml
@@ -39,13 +39,6 @@ from tlm_hf.training.finetuning import build_classifier, initial_classifier
 from tlm_hf.training.runs import claim_run_dir, last_complete_checkpoint
 
 
-def run_script(name: str, settings: dict, *extra) -> None:
-    """train/<name> in this process, as if from the command line; SystemExit carries its error line."""
-    old, sys.argv = sys.argv, [name, *as_flags(settings), *extra]
-    try:
-        runpy.run_path(str(REPO / "train" / name), run_name="__main__")
-    finally:
-        sys.argv = old
 
 
 def tiny_mlm_folder(folder, tokenizer, **overrides):

@@ -3,17 +3,15 @@ run folders, resume, determinism, multi-process launch and one-line errors for b
 
 import json
 import os
-import runpy
 import shutil
 import subprocess
-import sys
 
 import pytest
 import torch
 from data_helpers import make_task, make_tokenizer
 from datasets import Dataset, DatasetDict, Features, Value
 from safetensors.torch import load_file
-from training_helpers import REPO, TINY_MODEL, as_flags, tiny_files
+from training_helpers import REPO, TINY_MODEL, as_flags, run_script, tiny_files
 from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
 
 from tlm_hf import ConvBertForMaskedLM
@@ -28,14 +26,6 @@ from tlm_hf.data.tokenizer import load_tokenizer
 QUIET = dict(report_to="none", disable_tqdm=True, dataloader_pin_memory=False, save_strategy="no")
 
 
-def run_script(name: str, settings: dict, *extra) -> None:
-    """train/<name> in this process, as if from the command line; SystemExit carries its error line."""
-    argv = [name, *as_flags(settings), *extra]
-    old, sys.argv = sys.argv, argv
-    try:
-        runpy.run_path(str(REPO / "train" / name), run_name="__main__")
-    finally:
-        sys.argv = old
 
 
 def tiny_mlm(tokenizer, **overrides):

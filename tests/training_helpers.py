@@ -1,6 +1,9 @@
-"""A tiny corpus, task, tokenizer and model for the training tests: a run takes seconds on a CPU."""
+"""A tiny corpus, task, tokenizer and model for the training tests (a run takes seconds on a CPU), and running a
+training script in the test's process."""
 
 import random
+import runpy
+import sys
 from pathlib import Path
 
 from data_helpers import ANIMAL_SENTENCES, MONEY_SENTENCES, SPORT_SENTENCES, make_tokenizer, task_rows, write_jsonl
@@ -31,3 +34,12 @@ def as_flags(settings: dict) -> list[str]:
         values = value if isinstance(value, list) else [value]
         flags += [f"--{key}", *(str(v).lower() if isinstance(v, bool) else str(v) for v in values)]
     return flags
+
+
+def run_script(name: str, settings: dict, *extra) -> None:
+    """train/<name> in this process, as if from the command line; SystemExit carries its error line."""
+    old, sys.argv = sys.argv, [name, *as_flags(settings), *extra]
+    try:
+        runpy.run_path(str(REPO / "train" / name), run_name="__main__")
+    finally:
+        sys.argv = old
