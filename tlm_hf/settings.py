@@ -54,16 +54,19 @@ def field_names(types) -> set[str]:
     return {f.name for t in types for f in dataclasses.fields(t)}
 
 
-def check_settings(types, values: dict, where: str) -> None:
-    """Refuse a key of `values` that is not a field of one of `types`, naming the nearest field."""
-    known = field_names(types)
-    for key in values:
+def refuse_unknown(keys, known, problem: str, fix: str) -> None:
+    """Refuse the first key not in `known` in one line: `problem` (formatted with the key), then the nearest known
+    name, or `fix` when none is near."""
+    for key in keys:
         if key not in known:
             hint = difflib.get_close_matches(key, known, n=1)
-            raise SettingsError(
-                f"{where}: unknown setting {key!r}; "
-                + (f"did you mean {hint[0]!r}?" if hint else "remove it or check the spelling")
-            )
+            raise SettingsError(problem.format(key=key) + (f"did you mean {hint[0]!r}?" if hint else fix))
+
+
+def check_settings(types, values: dict, where: str) -> None:
+    """Refuse a key of `values` that is not a field of one of `types`, naming the nearest field."""
+    refuse_unknown(values, field_names(types), f"{where}: unknown setting {{key!r}}; ",
+                   "remove it or check the spelling")
 
 
 @dataclass
@@ -166,13 +169,8 @@ class ModelSettings:
 
         overrides = parse_key_values(self.config_overrides, setting="config_overrides", typed=True)
         known = {f.name for f in dataclasses.fields(ConvBertConfig)} | {"num_labels"}
-        for key in overrides:
-            if key not in known:
-                hint = difflib.get_close_matches(key, known, n=1)
-                raise SettingsError(
-                    f"config_overrides: {key!r} is not a field of the model's config; "
-                    + (f"did you mean {hint[0]!r}?" if hint else "check the spelling (see ConvBertConfig)")
-                )
+        refuse_unknown(overrides, known, "config_overrides: {key!r} is not a field of the model's config; ",
+                       "check the spelling (see ConvBertConfig)")
         return overrides
 
     def check_max_length(self, config) -> None:
