@@ -7,6 +7,8 @@ check that bit for bit); here each option is checked for what it computes, how i
 import pytest
 from remote_code import run_without_tlm_hf
 from safetensors import safe_open
+from safetensors.torch import load_file
+from test_byte_level import tiny_byte_config
 from test_modeling_conv_bert import batch, randomize_batch_norm, tiny_config
 import torch
 from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, BertConfig, BertForMaskedLM
@@ -171,6 +173,22 @@ def test_checkpoint_stores_shared_weights_once_and_reloads_them_shared(tmp_path,
     assert not any(info.values())
     assert_every_block_runs_one_tensor(reloaded.eval(), option)
     torch.testing.assert_close(reloaded(*batch()).logits, model(*batch()).logits, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("input_config", [tiny_config, lambda: tiny_config(embedding_size=16), tiny_byte_config],
+                         ids=["tokens", "factorised", "bytes"])
+def test_resuming_from_a_checkpoint_misses_only_the_tied_weights_which_trainer_reties(tmp_path, input_config):
+    model = ConvBertForMaskedLM(input_config())
+    model.save_pretrained(tmp_path)
+    resumed = ConvBertForMaskedLM(input_config())
+    # What Trainer does on resume_from_checkpoint: load_state_dict(strict=False), then it re-ties the weights
+    # silently when the missing keys are exactly _keys_to_ignore_on_save, and warns otherwise.
+    result = resumed.load_state_dict(load_file(tmp_path / "model.safetensors"), strict=False)
+    assert set(result.missing_keys) == resumed._keys_to_ignore_on_save != set()
+    resumed.tie_weights()
+    for tied, source in resumed._tied_weights_keys.items():
+        assert resumed.get_parameter(tied) is resumed.get_parameter(source)
+        torch.testing.assert_close(resumed.get_parameter(tied), model.get_parameter(source), rtol=0, atol=0)
 
 
 def test_factorised_embedding_projects_narrow_token_vectors_and_decodes_through_the_tied_table():

@@ -517,6 +517,9 @@ class ConvBertForMaskedLM(ConvBertPreTrainedModel):
         else:
             self.cls = ConvBertOnlyMLMHead(config)
         self.post_init()
+        # Tied weights are not stored; naming them here lets Trainer re-tie them on --resume instead of warning
+        # that the checkpoint misses them.
+        self._keys_to_ignore_on_save = set(self._tied_weights_keys)
 
     def get_output_embeddings(self):
         return self.cls.predictions.decoder if self.config.input_mode == "tokens" else None
