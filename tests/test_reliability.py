@@ -208,6 +208,7 @@ def test_pretrain_resume_after_a_kill_mid_save_and_records_the_whole_runs_loss(t
                 "learning_rate": 1e-3, "output_dir": str(out), "disable_tqdm": True, "heldout_size": 0}
     run_script("pretrain.py", settings)
     whole_run = json.loads((out / "pretraining_stats.json").read_text())["train_loss"]
+    assert json.loads((out / "pretraining_stats.json").read_text())["timed_steps"] == 4
     losses = [e["loss"] for e in json.loads((out / "checkpoints" / "checkpoint-4" / "trainer_state.json").read_text())
               ["log_history"] if "loss" in e]
     assert whole_run == pytest.approx(sum(losses) / 4)
@@ -215,7 +216,8 @@ def test_pretrain_resume_after_a_kill_mid_save_and_records_the_whole_runs_loss(t
     # killed after its last checkpoint, before its statistics: the resumed run trains no step, but knows its loss
     (out / "pretraining_stats.json").unlink()
     run_script("pretrain.py", settings, "--resume")
-    assert json.loads((out / "pretraining_stats.json").read_text())["train_loss"] == pytest.approx(whole_run)
+    resumed = json.loads((out / "pretraining_stats.json").read_text())
+    assert resumed["train_loss"] == pytest.approx(whole_run) and resumed["timed_steps"] == 0
 
     # killed while writing checkpoint-4: resume falls back to checkpoint-2
     state = out / "checkpoints" / "checkpoint-4" / "trainer_state.json"
@@ -225,6 +227,7 @@ def test_pretrain_resume_after_a_kill_mid_save_and_records_the_whole_runs_loss(t
     stats = json.loads((out / "pretraining_stats.json").read_text())
     history = json.loads(state.read_text())["log_history"]
     assert stats["global_step"] == 4 and [e["step"] for e in history if "loss" in e] == [1, 2, 3, 4]
+    assert stats["timed_steps"] == 2  # its train_runtime_s covers steps 3-4 only
     assert history[0]["loss"] == losses[0]  # steps 1-2 restored from checkpoint-2, 3-4 trained again
     assert stats["train_loss"] == pytest.approx(sum(e["loss"] for e in history if "loss" in e) / 4)
 

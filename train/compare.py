@@ -75,7 +75,7 @@ try:
             rows.append({"variant": name, **table_row(row.subset, stats, [outcomes[r.run_dir] for r in row.finetunes],
                                                       [outcomes[r.run_dir] for r in row.scratch]),
                          "parameters": stats.get("parameters"), "global_step": stats["global_step"],
-                         "pretraining_s": stats.get("train_runtime_s")})
+                         "pretraining_s": stats.get("train_runtime_s"), "timed_steps": stats.get("timed_steps")})
 except SettingsError as err:
     sys.exit(f"compare.py: error: {err}")
 if exp.dry_run:

@@ -35,9 +35,12 @@ try:
     set_seed(args.seed)
     tokenizer = tokenizer_settings.load(default=settings.pretrained or "bert-base-uncased")
     task_data = task.load()
-    # scratch: the architecture of the pre-trained folder (or of the preset), random weights
-    model = initial_classifier(task_data, tokenizer, pretrained=settings.pretrained, scratch=settings.scratch,
-                               model_settings=model_settings)
+
+    def make_model():  # scratch: the architecture of the pre-trained folder (or of the preset), random weights
+        return initial_classifier(task_data, tokenizer, pretrained=settings.pretrained, scratch=settings.scratch,
+                                  model_settings=model_settings)
+
+    model = make_model()  # built before the run folder is claimed, so a bad architecture fails first
     run_dir = Path(args.output_dir)
     claim_run_dir(run_dir, run_config((settings, task, model_settings, tokenizer_settings), args),
                   write=args.should_save)
@@ -50,11 +53,8 @@ except (SettingsError, PublishError, ValueError, FileNotFoundError) as err:
 # validation split and the chosen model's test accuracy ---------------------------------------------------------
 args.output_dir = str(run_dir / "checkpoints")
 if settings.learning_rates:
-    trainer, summary = fine_tune_selecting_lr(
-        lambda: initial_classifier(task_data, tokenizer, pretrained=settings.pretrained, scratch=settings.scratch,
-                                   model_settings=model_settings),
-        tokenizer, task_data, args, settings.learning_rates, max_length=model_settings.max_length,
-    )
+    trainer, summary = fine_tune_selecting_lr(make_model, tokenizer, task_data, args, settings.learning_rates,
+                                              max_length=model_settings.max_length)
 else:
     trainer, summary = fine_tune(model, tokenizer, task_data, args, max_length=model_settings.max_length,
                                  resume_from_checkpoint=checkpoint)

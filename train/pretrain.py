@@ -16,7 +16,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from transformers import Trainer, set_seed
+from transformers import Trainer, TrainerState, set_seed
 
 from tlm_hf import ConvBertForMaskedLM
 from tlm_hf.arguments import parse_settings
@@ -93,6 +93,7 @@ trainer = Trainer(
     data_collator=pretraining_collator(tokenizer, settings.mlm_probability, byte_level=byte_level),
     compute_metrics=heldout_metrics(None if byte_level else counts), preprocess_logits_for_metrics=per_token_predictions,
 )
+resumed_at = TrainerState.load_from_json(f"{checkpoint}/trainer_state.json").global_step if checkpoint else 0
 result = trainer.train(resume_from_checkpoint=checkpoint)
 heldout_stats = {}
 if eval_data is not None:  # the last evaluation, unless it was before the last step
@@ -122,6 +123,7 @@ if trainer.is_world_process_zero():
         "seed": subset_settings.subset_seed, "task": task.task, **stats, **heldout_stats,
         "train_loss": run_train_loss(trainer.state.log_history),  # the whole run's, resumed parts included
         "global_step": trainer.state.global_step, "train_runtime_s": round(result.metrics["train_runtime"], 1),
+        "timed_steps": trainer.state.global_step - resumed_at,  # train_runtime_s covers this process's steps only
         "parameters": model.num_parameters(),
     })
     if push_to_hub:

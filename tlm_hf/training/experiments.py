@@ -278,11 +278,17 @@ COMPARE_COLUMNS = {
     "parameters": lambda r: _num(r.get("parameters")),
     "MLM loss (held-out)": lambda r: _fixed(r.get("heldout_mlm_loss")),
     "context gain": lambda r: _fixed(r.get("context_gain"), "+.2f"),
-    "steps (s)": lambda r: f"{r['global_step']:,} ({_fixed(r.get('pretraining_s'), '.0f')} s)",
+    "steps (s)": lambda r: f"{r['global_step']:,} ({_fixed(r.get('pretraining_s'), '.0f')} s{_timed_part(r)})",
     "Acc. pre-trained": TABLE_COLUMNS["Acc. pre-trained"],
     "Acc. scratch": TABLE_COLUMNS["Acc. scratch"],
     "Gap": TABLE_COLUMNS["Gap"],
 }
+
+
+def _timed_part(row: dict) -> str:
+    """' for the last N' when the pre-training was resumed: its wall-clock then covers the resumed part only."""
+    timed = row.get("timed_steps")
+    return "" if timed is None or timed == row["global_step"] else f" for the last {timed:,}"
 
 
 def compare_table(rows: list[dict], title: str = "") -> str:
