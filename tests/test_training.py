@@ -12,11 +12,18 @@ from data_helpers import make_task, make_tokenizer
 from datasets import Dataset, DatasetDict, Features, Value
 from safetensors.torch import load_file
 from training_helpers import REPO, TINY_MODEL, as_flags, run_script, tiny_files
-from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
+from transformers import AutoTokenizer, DataCollatorForLanguageModeling, Trainer, TrainingArguments
 
-from tlm_hf import ConvBertForMaskedLM
+from tlm_hf import ConvBertForMaskedLM, ConvBertForSequenceClassification
 from tlm_hf.data.corpus import load_paragraphs, random_subset
-from tlm_hf.training.finetuning import accuracy_summary, build_classifier, check_labels, load_accuracy
+from tlm_hf.data.tasks import load_task
+from tlm_hf.training.finetuning import (
+    accuracy_summary,
+    build_classifier,
+    check_labels,
+    classification_trainer,
+    load_accuracy,
+)
 from tlm_hf.training.mlm import mlm_collator, tokenize_paragraphs
 from tlm_hf.arguments import parse_settings
 from tlm_hf.settings import ModelSettings, SettingsError, TaskSettings, parse_key_values
@@ -24,8 +31,6 @@ from tlm_hf.training.runs import claim_run_dir
 from tlm_hf.data.tokenizer import load_tokenizer
 
 QUIET = dict(report_to="none", disable_tqdm=True, dataloader_pin_memory=False, save_strategy="no")
-
-
 
 
 def tiny_mlm(tokenizer, **overrides):
@@ -153,6 +158,27 @@ def test_finetune_with_the_same_seed_gives_the_same_numbers(tiny, tmp_path):
     weights_a, weights_b = (load_file(tmp_path / run / "model.safetensors") for run in ("a", "b"))
     for name in weights_a:
         torch.testing.assert_close(weights_a[name], weights_b[name], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("evaluation, evaluations", [
+    ({"eval_strategy": "steps", "eval_steps": 3}, 3),  # steps 3, 6 and the last, 8
+    ({"eval_strategy": "epoch", "max_steps": 6}, 2),  # after epoch 1 and at step 6, mid-epoch 2
+    ({"eval_strategy": "no"}, 1),  # the final model once
+], ids=["steps-not-dividing-the-run", "epochs-stopped-mid-epoch", "none"])
+def test_finetune_final_accuracy_is_the_saved_models_whatever_the_evaluation_schedule(
+        tiny, tmp_path, evaluation, evaluations):
+    out = tmp_path / "run"
+    run_script("finetune.py", {**tiny_task(tiny), "scratch": True, "num_train_epochs": 2, "learning_rate": 1e-3,
+                               "per_device_train_batch_size": 4, "seed": 3, "output_dir": str(out), "disable_tqdm": True,
+                               **evaluation})
+    result = json.loads((out / "results.json").read_text())
+    assert len(result["accuracy_per_epoch"]) == evaluations
+    task = load_task("tiny", data_files=tiny["task_data"], text_column="text", label_column="label",
+                     train_per_label=8, test_per_label=8)
+    saved = classification_trainer(ConvBertForSequenceClassification.from_pretrained(out),
+                                   AutoTokenizer.from_pretrained(out), task,
+                                   TrainingArguments(output_dir=str(tmp_path / "eval"), **QUIET))
+    assert result["accuracy_final"] == saved.evaluate()["eval_accuracy"]
 
 
 @pytest.mark.parametrize("launch, world_size", [

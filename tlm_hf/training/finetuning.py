@@ -184,6 +184,9 @@ def fine_tune(model, tokenizer, task: DatasetDict, args, *, max_length: int = 12
     """Train with `args` (see `tlm_hf.training.recipes`), return the Trainer and the accuracy summary."""
     trainer = classification_trainer(model, tokenizer, task, args, max_length=max_length)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    last_step = trainer.state.global_step
+    if not any("eval_accuracy" in entry and entry.get("step") == last_step for entry in trainer.state.log_history):
+        trainer.evaluate()  # "final" is the final model's accuracy, also when eval_steps does not divide the run
     return trainer, accuracy_summary(trainer.state.log_history)
 
 
