@@ -18,6 +18,7 @@ from tlm_hf import (
 )
 from tlm_hf.data.bytes import ByteMaskingCollator, byte_labels, load_byte_tokenizer
 from tlm_hf.data.corpus import load_paragraphs
+from tlm_hf.hub.publish import publish
 from tlm_hf.models.configuration_conv_bert import BYTE_MASK, BYTE_OFFSET, BYTE_PAD, BYTE_VOCAB_SIZE
 from tlm_hf.training.mlm import tokenize_paragraphs
 
@@ -241,3 +242,25 @@ def test_soft_committee_takes_byte_level_members_only(batched):
     )
     with pytest.raises(ValueError, match="input_mode"):
         SoftCommitteeForSequenceClassification.from_members([members[0], token_member])
+
+
+RUN_FILES = {
+    ConvBertForMaskedLM: ("pretraining_stats.json", dict(corpus="sample:wikitext2", subset="random", W_s=8, T_W=50,
+                                                         seed=42)),
+    ConvBertForSequenceClassification: ("results.json", dict(
+        task="tiny", arm="scratch", pretrained_from=None, seed=0, accuracy_final=0.5, accuracy_best=0.5, best_epoch=1,
+        accuracy_per_epoch=[0.5], train_size=8, test_size=8, num_labels=2)),
+}
+
+
+@pytest.mark.parametrize("model_class", list(RUN_FILES), ids=["mlm", "classifier"])
+def test_byte_level_run_exports_with_tlm_publish_and_runs_without_tlm_hf(tokenizer, tmp_path, model_class):
+    run = tmp_path / "run"
+    model = model_class(tokenizer_config(tokenizer, num_labels=2))
+    model.save_pretrained(run)
+    tokenizer.save_pretrained(run)
+    name, content = RUN_FILES[model_class]
+    (run / name).write_text(json.dumps(content))
+    report = publish(run, "tlm/byte-level", export_dir=tmp_path / "export", dry_run=True)
+    assert "tokenization_conv_bert.py" in {name for name, _ in report["files"]}  # the tokenizer's code travels
+    assert report["verified"]["class"] == model_class.__name__
