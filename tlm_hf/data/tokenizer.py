@@ -5,6 +5,9 @@ paragraphs shrinks it. The trained tokenizer keeps BERT's pipeline (lower-casing
 splitting, [CLS] ... [SEP]) and special tokens, so it drops into the same training code.
 """
 
+import json
+
+from tokenizers import Tokenizer
 from transformers import AutoTokenizer, BertTokenizer, PreTrainedTokenizerFast
 
 from ..errors import SettingsError
@@ -52,7 +55,8 @@ def train_wordpiece(
     """A BERT WordPiece tokenizer of at most `vocab_size` tokens trained on `texts`.
 
     texts: a Dataset with a `text` column or any sequence of strings. The five BERT special
-    tokens come first ([PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4). With output_dir the
+    tokens come first ([PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4); the same texts give the same
+    tokenizer on every run. With output_dir the
     tokenizer is also written there with `save_pretrained` (reload with AutoTokenizer).
     """
     data = as_texts(texts)
@@ -62,7 +66,27 @@ def train_wordpiece(
     if vocab_size <= len(base):
         raise ValueError(f"vocab_size {vocab_size} leaves no room beside the {len(base)} special tokens; raise it")
     batches = (data[i : i + batch_size]["text"] for i in range(0, len(data), batch_size))
-    tokenizer = base.train_new_from_iterator(batches, vocab_size, length=len(data), min_frequency=min_frequency)
+    # The trainer numbers the ##-continuation tokens in hash-map order, and those ids break ties between merges, so
+    # the same texts gave other ids, and at times another vocabulary, on every run (huggingface/tokenizers#1794).
+    # Handed to it first, as special tokens in sorted order, they get fixed ids; they are then made ordinary again.
+    continuations = continuation_tokens(base, data)
+    trained = base.train_new_from_iterator(batches, vocab_size, length=len(data), min_frequency=min_frequency,
+                                           new_special_tokens=continuations)
+    state = json.loads(trained.backend_tokenizer.to_str())
+    state["added_tokens"] = [token for token in state["added_tokens"] if token["content"] not in continuations]
+    tokenizer = BertTokenizer(tokenizer_object=Tokenizer.from_str(json.dumps(state)), do_lower_case=lowercase)
     if output_dir is not None:
         tokenizer.save_pretrained(output_dir)
     return tokenizer
+
+
+def continuation_tokens(tokenizer, data, batch_size: int = 1000) -> list[str]:
+    """Sorted ##c for every character c that follows another inside a word of `data` (a `text` column), after
+    `tokenizer`'s normalisation and pre-tokenisation: the continuation alphabet the WordPiece trainer builds."""
+    backend = tokenizer.backend_tokenizer
+    characters = set()
+    for start in range(0, len(data), batch_size):
+        for text in data[start : start + batch_size]["text"]:
+            for word, _ in backend.pre_tokenizer.pre_tokenize_str(backend.normalizer.normalize_str(text)):
+                characters.update(word[1:])
+    return sorted(f"##{character}" for character in characters)  # a list: the trainer numbers them in this order
