@@ -11,7 +11,7 @@ from training_helpers import REPO, tiny_files
 
 from tlm_hf.arguments import parse_settings
 from tlm_hf.settings import EXPERIMENT_SETTINGS, ExperimentSettings, SettingsError
-from tlm_hf.training.experiments import broadcast_rows, experiment_table, table_row
+from tlm_hf.training.experiments import broadcast_rows, compare_table, experiment_table, table_row
 
 
 def run_experiment(config: Path, out: Path, *extra, capsys, monkeypatch) -> str:
@@ -96,6 +96,14 @@ def test_table_row_averages_seeds_and_gap_is_difference_of_means():
     assert row["seeds"] == [0, 1]
     assert "| random | 5,000 | 22,137 | 1,470 | - | - | - | 0.870 ± 0.014 | 0.840 ± 0.000 | +0.030 |" in experiment_table(
         [row])
+
+
+def test_compare_table_says_when_the_pretraining_seconds_cover_only_a_resumed_part():
+    row = {"variant": "plain", "parameters": 958592, "global_step": 1200, "pretraining_s": 162.4, "timed_steps": 1200,
+           "acc_pretrained_mean": 0.6, "acc_pretrained_std": 0.01, "acc_scratch_mean": 0.4, "acc_scratch_std": 0.02,
+           "gap": 0.2}
+    assert "| 1,200 (162 s) |" in compare_table([row])
+    assert "| 1,200 (713 s for the last 700) |" in compare_table([{**row, "pretraining_s": 713, "timed_steps": 700}])
 
 
 def test_compare_plans_every_variant_before_running_and_refuses_a_misspelled_setting(tmp_path, capsys, monkeypatch):
