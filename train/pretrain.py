@@ -33,7 +33,14 @@ from tlm_hf.training.mlm import (
     pretraining_stats,
     tokenize_paragraphs,
 )
-from tlm_hf.training.runs import claim_run_dir, resume_checkpoint, run_config, run_train_loss, write_json
+from tlm_hf.training.runs import (
+    claim_run_dir,
+    evaluations_to_the_end,
+    resume_checkpoint,
+    run_config,
+    run_train_loss,
+    write_json,
+)
 
 # -- settings: the recipe (--recipe, default paper), then the YAML file (--config), then the command line -------
 try:
@@ -96,10 +103,8 @@ trainer = Trainer(
 resumed_at = TrainerState.load_from_json(f"{checkpoint}/trainer_state.json").global_step if checkpoint else 0
 result = trainer.train(resume_from_checkpoint=checkpoint)
 heldout_stats = {}
-if eval_data is not None:  # the last evaluation, unless it was before the last step
-    evaluations = [entry for entry in trainer.state.log_history if "eval_mlm_loss" in entry]
-    if not evaluations or evaluations[-1]["step"] != trainer.state.global_step:
-        evaluations.append({**trainer.evaluate(), "step": trainer.state.global_step})
+if eval_data is not None:
+    evaluations = evaluations_to_the_end(trainer, "eval_mlm_loss")
     final = evaluations[-1]
     heldout_stats = {
         "heldout_paragraphs": len(eval_data), "heldout_source": settings.heldout_where or "drawn outside W_s",

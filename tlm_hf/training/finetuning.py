@@ -19,7 +19,7 @@ from ..data.tokenizer import check_vocabulary
 from ..errors import SettingsError
 from ..models.configuration_conv_bert import ConvBertConfig
 from ..models.modeling_conv_bert import ConvBertForSequenceClassification
-from .runs import load_model_folder, model_folder_config
+from .runs import evaluations_to_the_end, load_model_folder, model_folder_config
 
 # Config fields a fine-tuning may change on a pre-trained folder: how it is trained and pooled, not its weights'
 # shapes. Any other config_overrides cannot apply to a folder's architecture and are refused.
@@ -184,9 +184,7 @@ def fine_tune(model, tokenizer, task: DatasetDict, args, *, max_length: int = 12
     """Train with `args` (see `tlm_hf.training.recipes`), return the Trainer and the accuracy summary."""
     trainer = classification_trainer(model, tokenizer, task, args, max_length=max_length)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
-    last_step = trainer.state.global_step
-    if not any("eval_accuracy" in entry and entry.get("step") == last_step for entry in trainer.state.log_history):
-        trainer.evaluate()  # "final" is the final model's accuracy, also when eval_steps does not divide the run
+    evaluations_to_the_end(trainer, "eval_accuracy")  # "final" is the final model's accuracy
     return trainer, accuracy_summary(trainer.state.log_history)
 
 

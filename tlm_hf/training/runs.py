@@ -1,5 +1,5 @@
 """Run files: atomic writes, JSON, a run's identity (run_config.json), the claim on its output folder, its
-checkpoints (resume from the newest complete one) and loading a saved model folder with a one-line error."""
+checkpoints (resume from the newest complete one), what its log history says and loading a saved model folder with a one-line error."""
 
 import fcntl
 import json
@@ -151,6 +151,16 @@ def run_train_loss(log_history: list[dict]) -> float | None:
             span = entry["step"] - previous_step
             total, steps, previous_step = total + entry["loss"] * span, steps + span, entry["step"]
     return total / steps if steps else None
+
+
+def evaluations_to_the_end(trainer, metric: str) -> list[dict]:
+    """The log entries holding `metric`, the last of them the final model's: evaluated here when Trainer's last
+    evaluation came before the last step (eval_steps that do not divide the run) or none ran (eval_strategy no)."""
+    evaluations = [entry for entry in trainer.state.log_history if metric in entry]
+    if not evaluations or evaluations[-1].get("step") != trainer.state.global_step:
+        trainer.evaluate()  # logged, with its step, into log_history
+        evaluations = [entry for entry in trainer.state.log_history if metric in entry]
+    return evaluations
 
 
 # --- saved model folders --------------------------------------------------------------------------------------
