@@ -80,13 +80,12 @@ def train_wordpiece(
     return tokenizer
 
 
-def continuation_tokens(tokenizer, data, batch_size: int = 1000) -> list[str]:
+def continuation_tokens(tokenizer, data) -> list[str]:
     """Sorted ##c for every character c that follows another inside a word of `data` (a `text` column), after
     `tokenizer`'s normalisation and pre-tokenisation: the continuation alphabet the WordPiece trainer builds."""
     backend = tokenizer.backend_tokenizer
     characters = set()
-    for start in range(0, len(data), batch_size):
-        for text in data[start : start + batch_size]["text"]:
-            for word, _ in backend.pre_tokenizer.pre_tokenize_str(backend.normalizer.normalize_str(text)):
-                characters.update(word[1:])
+    for text in data["text"]:
+        for word, _ in backend.pre_tokenizer.pre_tokenize_str(backend.normalizer.normalize_str(text)):
+            characters.update(word[1:])
     return sorted(f"##{character}" for character in characters)  # a list: the trainer numbers them in this order

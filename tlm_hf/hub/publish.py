@@ -70,8 +70,11 @@ def model_folder_files(run_dir: str | Path) -> list[Path]:
     run_dir = Path(run_dir)
     names = {*_MODEL_FILES, *_TOKENIZER_FILES, *_RUN_FILES}
     names |= {path.name for path in run_dir.glob("model-*-of-*.safetensors")}  # shards of a large model
-    config, tokenizer_config = ({} if not (run_dir / name).is_file() else json.loads((run_dir / name).read_text())
-                                for name in ("config.json", "tokenizer_config.json"))
+
+    def optional_json(name):
+        return json.loads((run_dir / name).read_text()) if (run_dir / name).is_file() else {}
+
+    config, tokenizer_config = optional_json("config.json"), optional_json("tokenizer_config.json")
     references = [*(config.get("auto_map") or {}).values(),  # model code; a custom tokenizer's (byte-level input)
                   *(tokenizer_config.get("auto_map") or {}).values(),
                   *(p.get("impl", "") for p in (config.get("custom_pipelines") or {}).values())]
