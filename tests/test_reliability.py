@@ -363,12 +363,18 @@ def test_damaged_run_folder_fails_tlm_publish_in_one_line(how, pretrained_run, t
     assert re.search(DAMAGE[how], err), err
 
 
-def test_damaged_committee_member_folder_is_one_line_naming_the_member(tmp_path):
+def saved_member_folders(folder, count: int = 2) -> list[str]:
+    """Folders m0, m1, ... of randomly initialised classifiers with the same labels: committee members."""
     members = []
-    for index in range(2):
+    for index in range(count):
         model = ConvBertForSequenceClassification(tiny_config(id2label=LABELS, label2id={v: k for k, v in LABELS.items()}))
-        model.save_pretrained(tmp_path / f"m{index}")
-        members.append(str(tmp_path / f"m{index}"))
+        model.save_pretrained(folder / f"m{index}")
+        members.append(str(folder / f"m{index}"))
+    return members
+
+
+def test_damaged_committee_member_folder_is_one_line_naming_the_member(tmp_path):
+    members = saved_member_folders(tmp_path)
     damage(tmp_path / "m1", "corrupt-weights")
     with pytest.raises(ValueError, match=r"member 1 \(.*m1\) does not load: "):
         SoftCommitteeForSequenceClassification.from_members(members)
@@ -404,11 +410,7 @@ def test_max_length_beyond_the_models_positions_is_refused_with_the_settings(tmp
 
 
 def test_committee_member_folder_without_a_tokenizer_is_accepted(tmp_path):
-    members = []
-    for index in range(2):
-        model = ConvBertForSequenceClassification(tiny_config(id2label=LABELS, label2id={v: k for k, v in LABELS.items()}))
-        model.save_pretrained(tmp_path / f"m{index}")
-        members.append(str(tmp_path / f"m{index}"))
+    members = saved_member_folders(tmp_path)
     save_run(tmp_path / "m0", ConvBertForSequenceClassification.from_pretrained(members[0]))  # m0 has a tokenizer
     committee = SoftCommitteeForSequenceClassification.from_members(members)
     assert len(committee.members) == 2

@@ -185,16 +185,19 @@ class ConvBertConfig(PreTrainedConfig):
             raise ValueError(f"Unknown preset {name!r}. Known presets: {', '.join(PRESETS)}.")
         return cls(**{**PRESETS[name], **overrides})
 
+    def _require_positive(self, *fields):
+        for field in fields:
+            if getattr(self, field) <= 0:
+                raise ValueError(f"ConvBertConfig.{field} must be a positive integer, got {getattr(self, field)}.")
+
     def _validate(self):
         """Refuse configurations that would fail (or silently misbehave) deep inside torch.
 
         Plain `ValueError`s at construction (also when loading), not `@strict` validators, whose errors
         are not `ValueError`s and read as a stack of wrappers.
         """
-        for field in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                      "intermediate_size", "max_position_embeddings", "type_vocab_size"):
-            if getattr(self, field) <= 0:
-                raise ValueError(f"ConvBertConfig.{field} must be a positive integer, got {getattr(self, field)}.")
+        self._require_positive("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                               "intermediate_size", "max_position_embeddings", "type_vocab_size")
         if self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
                 f"ConvBertConfig.hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
@@ -280,9 +283,7 @@ class ConvBertConfig(PreTrainedConfig):
             raise ValueError(f"ConvBertConfig.input_mode must be one of {INPUT_MODES}, got {self.input_mode!r}.")
         if self.input_mode != "bytes":
             return
-        for field in ("max_token_bytes", "byte_embedding_size", "byte_encoder_layers", "byte_attention_heads"):
-            if getattr(self, field) <= 0:
-                raise ValueError(f"ConvBertConfig.{field} must be a positive integer, got {getattr(self, field)}.")
+        self._require_positive("max_token_bytes", "byte_embedding_size", "byte_encoder_layers", "byte_attention_heads")
         if self.byte_embedding_size % self.byte_attention_heads != 0:
             raise ValueError(
                 f"ConvBertConfig.byte_embedding_size ({self.byte_embedding_size}) must be divisible by "
