@@ -1,6 +1,7 @@
 """Model cards and `tlm publish`: cards read back intact, exports load without tlm_hf, no surprise network."""
 
 import json
+from pathlib import Path
 
 import pytest
 from huggingface_hub import ModelCard
@@ -174,3 +175,45 @@ def test_committee_export_loads_with_its_pipeline_without_tlm_hf(committee_run, 
     assert report["verified"]["class"] == "SoftCommitteeForSequenceClassification"
     (answer,) = report["verified"]["soft-committee-classification"]
     assert answer["label"] in LABELS.values() and len(answer["members"]) == 3
+
+
+@pytest.mark.parametrize("where", ["above", "beside"])
+def test_publish_dry_run_of_a_relative_run_path_verifies_from_any_working_directory(
+    pretrained_run, tmp_path, monkeypatch, capsys, where
+):
+    (tmp_path / "runs").mkdir()
+    pretrained_run.rename(tmp_path / "runs" / "my-run")
+    if where == "above":  # the README's form: tlm publish runs/my-run
+        monkeypatch.chdir(tmp_path)
+        run_path = "runs/my-run"
+    else:  # from inside runs/
+        monkeypatch.chdir(tmp_path / "runs")
+        run_path = "my-run"
+    code = tlm_main(["publish", run_path, "--repo-id", "tlm/mlm", "--dry-run"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "verified without tlm_hf: ConvBertForMaskedLM" in captured.out
+    assert (tmp_path / "runs" / "my-run" / "hub_export" / "model.safetensors").is_file()
+
+
+def test_push_run_of_a_relative_output_dir_verifies_then_uploads(pretrained_run, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from tlm_hf.hub.publish import push_run
+
+    uploaded = []
+    monkeypatch.setattr("tlm_hf.hub.publish.upload", lambda folder, repo_id, **kw: uploaded.append(folder) or "url")
+    monkeypatch.chdir(tmp_path)
+    args = SimpleNamespace(hub_model_id=None, hub_private_repo=False, hub_revision=None, hub_token=None)
+    assert push_run("pretrain", args) == "url"  # as --push_to_hub --output_dir pretrain does
+    assert uploaded == [Path("pretrain") / "hub_export"]
+
+
+def test_publish_of_corrupt_weights_names_the_run_folders_file(pretrained_run, tmp_path, capsys):
+    weights = pretrained_run / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:200])  # truncated
+    code = tlm_main(["publish", str(pretrained_run), "--repo-id", "tlm/x", "--dry-run",
+                     "--export-dir", str(tmp_path / "export")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"{weights} is corrupt" in err and not (tmp_path / "export").exists()

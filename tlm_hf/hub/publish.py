@@ -13,6 +13,7 @@ from pathlib import Path
 
 from huggingface_hub import HfApi, get_token
 
+from ..training.runs import model_folder_config
 from .model_card import run_kind, write_model_card
 
 # What a model folder needs on the Hub, by name: weights, config, tokenizer, and the run's own records; plus the
@@ -114,6 +115,7 @@ def export_run(run_dir: str | Path, export_dir: str | Path, *, repo_id: str, scr
     so); a folder that is or holds the run, or holds anything else, is refused and left untouched."""
     run_dir, export_dir = Path(run_dir), Path(export_dir)
     run_kind(run_dir)  # a run folder with a readable config.json, before anything is written
+    model_folder_config(run_dir, role="tlm publish")  # and readable weights: a broken file is named in the run
     _replaceable_export(run_dir, export_dir)
     if export_dir.exists():
         shutil.rmtree(export_dir)
@@ -136,8 +138,12 @@ def left_behind(run_dir: str | Path, export_dir: str | Path) -> list[str]:
 
 
 def verify_export(export_dir: str | Path) -> dict:
-    """Load the folder through the Auto classes (and pipelines) where tlm_hf is not importable."""
+    """Load the folder through the Auto classes (and pipelines) where tlm_hf is not importable.
+
+    The check runs inside the folder (no tlm_hf source tree in its way), so it gets the absolute path: a relative
+    one would name a folder that is not there and read as a Hub repo id."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    export_dir = Path(export_dir).resolve()
     result = subprocess.run(
         [sys.executable, "-c", VERIFY_SCRIPT, str(export_dir), run_kind(export_dir)],
         capture_output=True, text=True, env=env, cwd=export_dir, timeout=600, stdin=subprocess.DEVNULL,
