@@ -21,10 +21,15 @@ from .errors import SettingsError
 
 
 def _literal(text: str):
-    """'32' -> 32, '1e-3' -> 0.001, 'true' -> True, 'gelu' -> 'gelu'."""
+    """'32' -> 32, '1e-3' -> 0.001, 'true' -> True, 'null' -> None, 'gelu' -> 'gelu'.
+
+    Only YAML's `null` means no value: `none` is a word settings take (`report_to=none`), kept as written.
+    """
     lowered = text.strip().lower()
-    if lowered in ("true", "false", "null", "none"):
+    if lowered in ("true", "false", "null"):
         return {"true": True, "false": False}.get(lowered)
+    if lowered == "none":
+        return text.strip()
     try:
         return ast.literal_eval(text.strip())
     except (ValueError, SyntaxError):
@@ -106,12 +111,22 @@ class TaskSettings:
     label_column: str | None = None
     task_seed: int = 42  # which examples form train and test; fixed across training seeds
 
+    def resolve_name(self) -> str | None:
+        """The task's name: --task, else the task file's name (mytopics.csv -> mytopics), which the run files
+        then record; a name given this way is never taken for a Hub dataset id."""
+        if not self.task and self.task_data:
+            from .data.files import task_file_name
+
+            self.task = task_file_name(self.task_data)
+        return self.task
+
     def load(self):
         from .data.tasks import load_task
 
-        if not self.task:
-            raise SettingsError("no task given; set task (ag_news, dbpedia_14, few_rel) in the config or with --task")
-        data_files = self.task_data
+        if not self.resolve_name():
+            raise SettingsError("no task given; give --task_data FILE (your own csv/jsonl), or --task ag_news, "
+                                "dbpedia_14 or few_rel")
+        data_files = self.task_data or None
         if data_files and "=" in data_files:
             data_files = parse_key_values(data_files, setting="task_data")
         relations = self.relations
