@@ -57,7 +57,7 @@ def test_subset_writes_the_paragraphs_and_their_stats(files, tmp_path, kind, cap
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (["--task", "imdbb", "--text-column", "", "--label-column", ""], "unknown task 'imdbb'"),  # no columns
+        (["--task", "imdbb", "--text-column", "", "--label-column", "", "--task-data", ""], "unknown task 'imdbb'"),  # no columns
         (["--corpus", "missing.jsonl"], "no file matches 'missing.jsonl'"),
         (["--label-column", "category"], "no column 'category'"),
         (["--w-s", "999"], "W_s = 999 is larger than the corpus"),

@@ -176,7 +176,7 @@ def test_one_task_file_is_split_per_label_and_a_test_file_alone_is_refused(tmp_p
     with caplog.at_level(logging.WARNING, logger="tlm_hf.data.tasks"):
         data = task.load()
     assert (len(data["train"]), len(data["test"])) == (16, 16)
-    assert "train and test are drawn from it per label, disjoint" in caplog.text
+    assert "split per label by task_seed into disjoint train 16, test 16 examples" in caplog.text
     task.task_data = f"test={settings['task_data']}"
     with pytest.raises(ValueError, match="task_data has test=.* but no train file; give train=FILE,test=FILE"):
         task.load()

@@ -3,6 +3,7 @@
 import collections
 import gzip
 import json
+import logging
 
 import pytest
 from data_helpers import task_rows, write_jsonl
@@ -180,3 +181,52 @@ def test_shared_fewrel_has_16_relations_of_700_split_630_70(shared_data):
     task = load_task("few_rel", data_files=str(shared_data / "fewrel/val_wiki.json.gz"))
     assert len(task["train"].features["label"].names) == 16
     assert (task["train"].num_rows, task["test"].num_rows) == (16 * 630, 16 * 70)
+
+
+# --- a user's own file: columns and name found, one flag named when something is missing ------------------------
+
+
+def write_csv(path, header, rows):
+    path.write_text("\n".join([",".join(header), *(",".join(row) for row in rows)]) + "\n")
+    return str(path)
+
+
+def topic_rows(per_label=6):
+    return [(f"a sentence about {topic} number {i}", topic) for topic in ("sport", "money", "food") for i in range(per_label)]
+
+
+def test_a_text_label_csv_needs_no_column_flags_and_train_gets_what_test_leaves(tmp_path, caplog):
+    path = write_csv(tmp_path / "mine.csv", ["text", "label"], topic_rows())
+    with caplog.at_level(logging.WARNING, logger="tlm_hf.data.tasks"):
+        task = load_task("mine", data_files=path, test_per_label=2, validation_per_label=1)
+    assert task["train"].features["label"].names == ["food", "money", "sport"]
+    assert [len(task[s]) for s in ("train", "test", "validation")] == [9, 6, 3]  # 6 per label: 3 + 2 + 1
+    assert "split per label by task_seed into disjoint train 9, test 6, validation 3 examples" in caplog.text
+
+
+def test_two_unnamed_columns_are_told_apart_by_their_length(tmp_path):
+    path = write_csv(tmp_path / "topics.csv", ["topic", "sentence"], [(t, s) for s, t in topic_rows()])
+    task = load_task("topics", data_files=path, test_per_label=2)
+    assert task["test"][0]["text"].startswith("a sentence about")
+
+
+def test_columns_that_cannot_be_told_apart_name_the_flag_to_add(tmp_path):
+    rows = [(s, t, "x") for s, t in topic_rows()]
+    path = write_csv(tmp_path / "three.csv", ["text", "topic", "source"], rows)
+    with pytest.raises(ValueError, match=r"cannot tell which column holds the label \(columns: text, topic, source\);"
+                                         " add --label_column naming it"):
+        load_task("three", data_files=path, test_per_label=2)
+
+
+def test_one_file_without_test_size_names_the_one_flag_to_add(tmp_path):
+    path = write_csv(tmp_path / "mine.csv", ["text", "label"], topic_rows())
+    with pytest.raises(ValueError, match="mine is one file, split per label into train and test; add --test_per_label N"):
+        load_task("mine", data_files=path)
+
+
+def test_the_task_name_defaults_to_the_files_name(tmp_path):
+    from tlm_hf.settings import TaskSettings
+
+    path = write_csv(tmp_path / "my_topics.csv", ["text", "label"], topic_rows())
+    task = TaskSettings(task_data=path, test_per_label=2)
+    assert len(task.load()["test"]) == 6 and task.task == "my_topics"

@@ -31,6 +31,24 @@ def file_suffix(path: str | os.PathLike) -> str:
     return suffixes[-1] if suffixes else ""
 
 
+def data_name(source: str | os.PathLike) -> str:
+    """How to name local data without its folder: `~/me/topics.csv.gz` -> `topics.csv.gz`, `sample:wikitext2` as is
+    (a card or run file must not carry the user's absolute paths)."""
+    text = os.fspath(source)
+    return text if text.startswith("sample:") else Path(text).name
+
+
+def task_file_name(task_data: str) -> str:
+    """A task's name from its file(s): `mytopics.csv` or `train=mytopics.csv,test=...` -> `mytopics`,
+    `sample:dbpedia_14` -> `dbpedia_14`."""
+    first = task_data.split(",")[0]
+    first = first.split("=", 1)[1] if "=" in first else first
+    name = data_name(first.strip()).removeprefix("sample:")
+    while Path(name).suffix.lower() in {*_BUILDERS, *_COMPRESSIONS}:
+        name = Path(name).stem
+    return name
+
+
 def is_local(source: str | os.PathLike) -> bool:
     """True when `source` names local files (or a bundled `sample:<name>`) rather than a Hub dataset id."""
     text = resolve_sample(os.fspath(source))

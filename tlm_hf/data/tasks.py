@@ -178,11 +178,12 @@ def _encode_labels(ds: Dataset, label_field: str, names: list[str], where: str) 
 
 
 def _take_per_label(labels, counts, names, rng, where) -> list[np.ndarray]:
-    """For each count in `counts`, that many indices per label, disjoint, drawn by `rng`."""
+    """For each count in `counts`, that many indices per label, disjoint, drawn by `rng`; a None count: the rest."""
     picks = [[] for _ in counts]
     for label in range(len(names)):
         rows = rng.permutation(np.flatnonzero(labels == label))
-        wanted = [len(rows) if n is None else n for n in counts]
+        rest = max(len(rows) - sum(n for n in counts if n is not None), 0)
+        wanted = [rest if n is None else n for n in counts]
         if sum(wanted) > len(rows):
             raise ValueError(
                 f"label {names[label]!r} has {len(rows)} examples in {where}, fewer than the {sum(wanted)} asked; "
@@ -222,11 +223,6 @@ def _raw_splits(spec: TaskSpec, name: str, data_files) -> dict[str, Dataset]:
         if "test" in loaded:
             return {"train": loaded["train"], "test": loaded["test"]}
         # The rule: one file (FILE or train=FILE alone) is one pool, split per label into disjoint train and test.
-        source = data_files["train"] if isinstance(data_files, dict) else data_files
-        logger.warning(
-            f"{name}: one task file ({source}): train and test are drawn from it per label, disjoint, by task_seed; "
-            "give train=FILE,test=FILE to test on a file of its own"
-        )
         return {"pool": loaded["train"]}
     loaded = load_hub(spec.hub_id, spec.hub_config)
     if spec.test_split in loaded:
@@ -234,6 +230,27 @@ def _raw_splits(spec: TaskSpec, name: str, data_files) -> dict[str, Dataset]:
     if spec.train_split in loaded:
         return {"pool": loaded[spec.train_split]}
     raise ValueError(f"{name} has no split {spec.train_split!r} (splits: {', '.join(loaded)}); pass data_files")
+
+
+def infer_columns(ds: Dataset, name: str, text_column=None, label_column=None) -> tuple[str, str]:
+    """(text column, label column) of a user's data: the ones given, else `text` / `label`, else, with two columns,
+    the other one (of two unnamed ones, the text is the one with longer values)."""
+    columns = ds.column_names
+    text = text_column or ("text" if "text" in columns else None)
+    label = label_column or ("label" if "label" in columns else None)
+    others = [c for c in columns if c not in (text, label)]
+    if len(columns) == 2 and len(others) == 1:
+        text, label = (text, others[0]) if text else (others[0], label)
+    elif len(columns) == 2 and not (text or label):
+        sample = ds.select(range(min(len(ds), 100)))
+        text, label = sorted(columns, key=lambda c: -sum(len(str(v)) for v in sample[c]))
+    if text and label:
+        return text, label
+    missing = "--label_column" if text else "--text_column" if label else "--text_column and --label_column"
+    raise ValueError(
+        f"{name}: cannot tell which column holds the {'label' if text else 'text' if label else 'text and label'} "
+        f"(columns: {', '.join(columns)}); add {missing} naming it, or name the columns text and label"
+    )
 
 
 def load_task(
@@ -251,14 +268,17 @@ def load_task(
 ) -> DatasetDict:
     """A task as DatasetDict(train, test) with columns `text` and `label` (ClassLabel).
 
-    name: a key of TASKS, or any Hub dataset id together with text_column and label_column.
+    name: a key of TASKS, any Hub dataset id together with text_column and label_column, or any name for
+        data_files, whose columns are found by `infer_columns` unless given.
     data_files: local files instead of the Hub: {"train": ..., "test": ...}, or one file (a path, or
-        {"train": ...} alone) that is split per label into disjoint train and test by seed, which is
+        {"train": ...} alone) that is split per label into disjoint train and test by seed, with the sizes
         logged in one line; {"test": ...} alone is refused.
     train_per_label / test_per_label: examples per label (default: the paper's for known tasks,
-        everything for others); a label with fewer examples than asked is an error.
-    validation_per_label: also a `validation` split, carved from the training examples (disjoint from
-        train), for choosing hyper-parameters without touching the test split.
+        everything for others; from one file, train gets what test and validation leave); a label with
+        fewer examples than asked is an error.
+    validation_per_label: also a `validation` split of this many examples per label, drawn from the
+        training data on top of train_per_label (disjoint from train and test), for choosing
+        hyper-parameters without touching the test split.
     relations (few_rel): relation ids, or a number of relations drawn by seed; default all.
     entity_markers (few_rel): wrap head and tail mentions in [E1] ... [/E1], [E2] ... [/E2].
     """
@@ -269,12 +289,12 @@ def load_task(
                 spec, text_fields=(text_column,) if text_column else spec.text_fields,
                 label_field=label_column or spec.label_field, label_names=None,
             )
-    elif text_column and label_column:
-        spec = TaskSpec(name, (text_column,), label_column)
+    elif (text_column and label_column) or data_files is not None:
+        spec = TaskSpec(name, (text_column,) if text_column else (), label_column or "")  # missing: read off the data
     else:
         raise ValueError(
-            f"unknown task {name!r}; use one of {', '.join(TASKS)}, or give text_column and label_column "
-            "for any other dataset"
+            f"unknown task {name!r}; use one of {', '.join(TASKS)}, give task_data FILE (your own csv/jsonl), "
+            "or give text_column and label_column for any other Hub dataset"
         )
     train_n = spec.train_per_label if train_per_label is None else train_per_label
     test_n = spec.test_per_label if test_per_label is None else test_per_label
@@ -284,6 +304,9 @@ def load_task(
         spec = replace(spec, label_field="label")
     else:
         splits = _raw_splits(spec, name, data_files)
+    if not (spec.text_fields and spec.label_field):
+        text, label = infer_columns(next(iter(splits.values())), name, text_column, label_column)
+        spec = replace(spec, text_fields=(text,), label_field=label)
     for split, ds in splits.items():
         missing = [c for c in (*spec.text_fields, spec.label_field) if c not in ds.column_names]
         if missing:
@@ -294,15 +317,23 @@ def load_task(
     names = _label_names(splits, spec.label_field, spec.label_names)
     rng = np.random.default_rng(seed)
     if "pool" in splits:
-        if train_n is None or test_n is None:
+        if test_n is None:
             raise ValueError(
-                f"{name} comes as one pool; give train_per_label and test_per_label to split it per label"
+                f"{name} is one file, split per label into train and test; add --test_per_label N (examples per "
+                "label to test on; train gets the rest, or --train_per_label of them)"
             )
         pool = splits["pool"]
         labels = _encode_labels(pool, spec.label_field, names, f"{name}")
-        # validation last: asking for it leaves the train and test examples as they were
+        # validation last: asking for it leaves the train and test examples as they were; train None: the rest
         counts = [train_n, test_n] + ([validation_per_label] if validation_per_label else [])
         picks = dict(zip(("train", "test", "validation"), _take_per_label(labels, counts, names, rng, name)))
+        if data_files is not None:
+            source = data_files["train"] if isinstance(data_files, dict) else data_files
+            sizes = ", ".join(f"{split} {len(idx):,}" for split, idx in picks.items())
+            logger.warning(
+                f"{name}: one task file ({source}), split per label by task_seed into disjoint {sizes} examples; "
+                "give train=FILE,test=FILE to test on a file of its own"
+            )
         return DatasetDict({split: _finish(pool, idx, labels, spec.text_fields, names) for split, idx in picks.items()})
     out = {}
     for split, counts in (("train", [train_n] + ([validation_per_label] if validation_per_label else [])),
