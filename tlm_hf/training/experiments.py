@@ -153,8 +153,8 @@ def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer) -> 
     so that a mistake in any row stops the experiment before the first run starts."""
     get_recipe(exp.recipe)
     model.check()  # preset, config_overrides field names, max_length within the model's positions
-    if not task.task:
-        raise SettingsError("an experiment needs a task; set task in the config or with --task")
+    if not task.resolve_name():  # --task, else the task file's name
+        raise SettingsError("an experiment needs a task; give --task_data FILE or --task (in the config or on the command line)")
     if exp.output_dir is None:
         raise SettingsError("an experiment needs an output folder; pass --output_dir")
     if not exp.seeds:
