@@ -217,3 +217,44 @@ def test_publish_of_corrupt_weights_names_the_run_folders_file(pretrained_run, t
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert f"{weights} is corrupt" in err and not (tmp_path / "export").exists()
+
+
+# --- a run on the user's own files: the card names them as given, never their folders ------------------------------
+
+
+def test_card_of_a_run_on_own_files_names_the_file_and_the_trained_vocabulary(tmp_path):
+    corpus = tmp_path / "home" / "me" / "my_notes.txt"
+    stats = dict(STATS, corpus=str(corpus), task="mytopics")
+    run_config = dict(settings=dict(corpus=str(corpus), wordpiece_vocab_size=4096, tokenizer=None, recipe="fast"),
+                      training=dict(learning_rate=2e-3))
+    run = save_run(tmp_path / "pt", ConvBertForMaskedLM(tiny_config()), pretraining_stats=stats, run_config=run_config)
+    export = tmp_path / "export"
+    publish(run, "me/tiny", export_dir=export, dry_run=True)
+    card = ModelCard.load(export / "README.md")
+    assert "2,000 paragraphs\nof `my_notes.txt`" in card.text and "Wikipedia" not in card.text
+    assert "tokens (WordPiece trained on the 2,000 pre-training paragraphs)" in card.text
+    assert card.data.datasets is None  # a local file is no Hub dataset
+    for name in ("README.md", "run_config.json", "pretraining_stats.json"):
+        assert str(tmp_path) not in (export / name).read_text(), name
+    assert json.loads((export / "run_config.json").read_text())["settings"]["corpus"] == "my_notes.txt"
+
+
+def test_classifier_card_of_own_task_file_publishes_no_dataset_id(tmp_path, pretrained_run):
+    results = dict(task="mytopics", arm="pretrained", pretrained_from=str(pretrained_run), seed=0, accuracy_final=0.9,
+                   accuracy_best=0.9, best_epoch=1, train_size=12, test_size=8, num_labels=4)
+    run_config = dict(settings=dict(task="mytopics", task_data=str(tmp_path / "mytopics.csv"), pretrained=str(pretrained_run)))
+    run = save_run(tmp_path / "clf-own", ConvBertForSequenceClassification(tiny_config(num_labels=4)), results=results,
+                   run_config=run_config)
+    card = build_model_card(run, repo_id="me/clf")
+    assert card.data.datasets is None and not card.data.eval_results
+    assert "paragraphs of WikiText-2, then fine-tuned" in card.text  # the pre-trained run's corpus, by its name
+    assert "tokens (bert-base-uncased)" in card.text  # the pre-trained folder's tokenizer
+
+
+def test_wikitext_is_named_only_when_it_is_the_corpus():
+    from tlm_hf.hub.model_card import corpus_name
+
+    assert corpus_name("sample:wikitext2") == "WikiText-2"
+    assert corpus_name("../data/wikitext2/paragraphs.jsonl.gz") == "WikiText-2"
+    assert corpus_name("/home/me/wikitext2.txt") == "`wikitext2.txt`"  # a file of that name: the user's own
+    assert corpus_name("wikimedia/wikipedia") == "wikimedia/wikipedia"

@@ -5,13 +5,13 @@ Cards are rendered from the templates in `model_cards/` (installed as `tlm_hf.mo
 `config.json`, `run_config.json`, `pretraining_stats.json` (W_s, T_W, T_C, T_M) and `results.json`.
 """
 
-import os
 from importlib.resources import files
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification
 
+from ..data.files import data_name, is_local
 from ..data.tasks import TASKS
 from ..errors import SettingsError
 from ..training.runs import atomic_write, load_model_folder, model_folder_config, read_json
@@ -25,8 +25,8 @@ CITATION = """```bibtex
 }
 ```"""
 
-# Hub ids of the corpora a run may name by a local path (the mirrored data).
-_KNOWN_CORPORA = {"wikitext2": "Salesforce/wikitext", "wikipedia": "wikimedia/wikipedia"}
+# Corpora a run may name by a bundled sample or a folder of that name: their Hub id and how the card names them.
+_KNOWN_CORPORA = {"wikitext2": ("Salesforce/wikitext", "WikiText-2"), "wikipedia": ("wikimedia/wikipedia", "Wikipedia")}
 _HYPERPARAMETERS = (
     "recipe", "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
     "gradient_accumulation_steps", "weight_decay", "lr_scheduler_type", "warmup_steps", "adam_beta2",
@@ -91,20 +91,38 @@ def _hyperparameters_table(run_config: dict | None) -> str:
     return "\n".join(["| hyper-parameter | value |", "| --- | --- |", *rows])
 
 
+def _known_corpus(corpus: str) -> tuple[str, str] | None:
+    """(Hub id, name) of `sample:wikitext2` or a file inside a wikitext2/ or wikipedia/ folder; None otherwise."""
+    parts = [part.lower() for part in Path(corpus.removeprefix("sample:")).parts]
+    markers = parts if corpus.startswith("sample:") else parts[:-1]
+    return next((known for marker, known in _KNOWN_CORPORA.items() if marker in markers), None)
+
+
 def _corpus_dataset_id(corpus: str | None) -> str | None:
+    """The Hub dataset id of the corpus, for the card's metadata: None for a user's own files."""
     if not corpus:
         return None
-    for marker, hub_id in _KNOWN_CORPORA.items():
-        if marker in corpus.lower():
-            return hub_id
-    return None if os.path.exists(corpus) else corpus
+    known = _known_corpus(corpus)
+    if known:
+        return known[0]
+    return None if is_local(corpus) else corpus
+
+
+def corpus_name(corpus: str | None) -> str:
+    """The corpus as the user gave it, without their folders: "WikiText-2" only when it is, a Hub id, a file name."""
+    if not corpus:
+        return "an unrecorded corpus"
+    known = _known_corpus(corpus)
+    if known:
+        return known[1]
+    return f"`{data_name(corpus)}`" if is_local(corpus) else corpus
 
 
 def _pretraining(stats: dict | None) -> dict | None:
     if stats is None:
         return None
     return dict(
-        corpus=stats.get("corpus", "unknown"), subset=stats.get("subset", "random"), W_s=stats["W_s"],
+        corpus=corpus_name(stats.get("corpus")), subset=stats.get("subset", "random"), W_s=stats["W_s"],
         T_W=stats.get("T_W"), T_C=stats.get("T_C"), T_M=stats.get("T_M"), task=stats.get("task"),
         seed=stats.get("seed", "n/a"),
         **{key: stats.get(key) for key in ("heldout_paragraphs", "heldout_source", "heldout_mlm_loss",
@@ -112,13 +130,27 @@ def _pretraining(stats: dict | None) -> dict | None:
     )
 
 
-def _tokenizer_name(run_config: dict | None) -> str:
-    name = _flatten(run_config or {}).get("tokenizer") or "bert-base-uncased"
-    return Path(name).name if os.path.exists(name) else name
+def vocabulary_origin(run_config: dict | None, stats: dict | None = None) -> str:
+    """Where the vocabulary comes from: trained on the pre-training text (--wordpiece_vocab_size), or the tokenizer
+    given (a Hub id, a bundled sample or a folder's name), or for a fine-tune the pre-trained folder's."""
+    settings = _flatten(run_config or {})
+    pretrained = settings.get("pretrained")
+    if settings.get("wordpiece_vocab_size"):
+        w_s = f"{stats['W_s']:,} " if stats and stats.get("W_s") else ""
+        return f"WordPiece trained on the {w_s}pre-training paragraphs"
+    if settings.get("tokenizer"):
+        return data_name(settings["tokenizer"]).removeprefix("sample:")
+    if pretrained:  # fine-tunes of both arms take the pre-trained folder's tokenizer
+        parent = _read_json_if_present(Path(pretrained) / "run_config.json")
+        return vocabulary_origin(parent, stats) if parent else f"the pre-trained model's ({data_name(pretrained)})"
+    return "bert-base-uncased"
 
 
-def _task_dataset_id(task: str) -> str:
-    return TASKS[task].hub_id if task in TASKS else task
+def _task_dataset_id(task: str, run_config: dict | None = None) -> str | None:
+    """The Hub dataset id of the task, or None for a user's own files (a task name is never taken for an id)."""
+    if task in TASKS:
+        return TASKS[task].hub_id
+    return None if _flatten(run_config or {}).get("task_data") else task
 
 
 def _classification_results(task: str, results: list[tuple[str, str, float]]) -> list[EvalResult]:
@@ -136,9 +168,9 @@ def _pretrained_context(run_dir: Path, model, run_config) -> tuple[dict, ModelCa
     if stats is None:
         raise FileNotFoundError(f"No pretraining_stats.json in {run_dir}: was it written by train/pretrain.py?")
     pretraining = _pretraining(stats)
-    dataset = _corpus_dataset_id(pretraining["corpus"])
+    dataset = _corpus_dataset_id(stats.get("corpus"))
     data = dict(pipeline_tag="fill-mask", datasets=[dataset] if dataset else None)
-    return dict(pretraining=pretraining), data
+    return dict(pretraining=pretraining, vocabulary=vocabulary_origin(run_config, stats)), data
 
 
 def _classifier_context(run_dir: Path, model, run_config, scratch_run) -> tuple[dict, dict]:
@@ -159,11 +191,12 @@ def _classifier_context(run_dir: Path, model, run_config, scratch_run) -> tuple[
             ("accuracy_gap", "Gap (pre-trained - scratch)", round(results["accuracy_final"] - scratch["accuracy_final"], 6)),
         ]
     task = results["task"]
-    data = dict(
-        pipeline_tag="text-classification", datasets=[_task_dataset_id(task)],
-        eval_results=_classification_results(task, metrics),
-    )
-    context = dict(finetuning=results, scratch=scratch, pretraining=_pretraining(stats))
+    dataset = _task_dataset_id(task, run_config)
+    data = dict(pipeline_tag="text-classification", datasets=[dataset] if dataset else None,
+                eval_results=_classification_results(task, metrics) if dataset else None)
+    finetuning = {**results, "pretrained_from": data_name(pretrained_from) if pretrained_from else None}
+    context = dict(finetuning=finetuning, scratch=scratch, pretraining=_pretraining(stats),
+                   vocabulary=vocabulary_origin(run_config, stats))
     return context, data
 
 
@@ -211,7 +244,7 @@ def build_model_card(
     template = files("tlm_hf.model_cards").joinpath(f"{kind}.md")
     return ModelCard.from_template(
         card_data, template_str=template.read_text(), model_name=card_data.model_name, repo_id=repo_id,
-        tokenizer=_tokenizer_name(run_config), hyperparameters=_hyperparameters_table(run_config),
+        tokenizer=context.pop("vocabulary", None) or vocabulary_origin(run_config), hyperparameters=_hyperparameters_table(run_config),
         citation=CITATION, example_text=_EXAMPLE_TEXT, **context,
     )
 

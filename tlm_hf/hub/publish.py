@@ -13,7 +13,8 @@ from pathlib import Path
 
 from huggingface_hub import HfApi, get_token
 
-from ..training.runs import model_folder_config
+from ..data.files import data_name
+from ..training.runs import model_folder_config, read_json, write_json
 from .model_card import run_kind, write_model_card
 
 # What a model folder needs on the Hub, by name: weights, config, tokenizer, and the run's own records; plus the
@@ -108,6 +109,18 @@ def _replaceable_export(run_dir: Path, export_dir: Path) -> None:
                            f"{', ...' if len(strange) > 3 else ''}); choose a new or empty folder")
 
 
+def without_local_paths(value):
+    """A run file's content with every absolute path cut to its file or folder name: the user's folders stay home."""
+    if isinstance(value, dict):
+        return {key: without_local_paths(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_local_paths(item) for item in value]
+    if isinstance(value, str) and os.path.isabs(value.split("=", 1)[-1].split(",")[0]):
+        return ",".join(f"{key}{sep}{data_name(path)}" for key, sep, path in
+                        (part.rpartition("=") for part in value.split(",")))
+    return value
+
+
 def export_run(run_dir: str | Path, export_dir: str | Path, *, repo_id: str, scratch_run=None) -> list[Path]:
     """Copy what belongs on the Hub (`model_folder_files`) into `export_dir` and render its model card there.
 
@@ -124,6 +137,9 @@ def export_run(run_dir: str | Path, export_dir: str | Path, *, repo_id: str, scr
     for path in model_folder_files(run_dir):
         shutil.copy2(path, export_dir / path.name)
     write_model_card(export_dir, repo_id=repo_id, scratch_run=scratch_run)
+    for name in _RUN_FILES:  # after the card, which may follow a path to the pre-trained folder
+        if name.endswith(".json") and (export_dir / name).is_file():
+            write_json(export_dir / name, without_local_paths(read_json(export_dir / name)))
     files = sorted(path for path in export_dir.iterdir() if path.name != EXPORT_MARKER)
     (export_dir / EXPORT_MARKER).write_text(json.dumps({"written_by": "tlm publish", "files": [f.name for f in files]}))
     return files
