@@ -7,12 +7,15 @@ that names the nearest known key, never silently ignored.
 """
 
 import argparse
+import re
+import sys
+from decimal import Decimal
 from pathlib import Path
 
 import yaml
 from transformers import HfArgumentParser
 
-from .settings import SettingsError, check_settings
+from .settings import SettingsError, check_parsed, check_settings
 
 
 def read_yaml(path) -> dict:
@@ -41,11 +44,22 @@ def _coerce(action, value):
     return value
 
 
+def inherited_recipe(pretrained) -> str | None:
+    """The recipe of the folder a fine-tune starts from (said in one line), when no --recipe is given."""
+    from .training.recipes import pretrained_recipe
+
+    recipe = pretrained_recipe(pretrained)
+    if recipe:
+        print(f"recipe {recipe}: the recipe {pretrained} was pre-trained with (give --recipe to choose another)")
+    return recipe
+
+
 def parse_settings(types, args=None, *, stage: str | None = None, required=()):
     """Instances of `types` from the recipe, `--config FILE.yaml` and the command line (which wins).
 
     stage: "pretraining" or "finetuning" for scripts that train: their defaults are that stage of the recipe
-        named by `recipe` (command line, then YAML file, then "paper"), with precision chosen now.
+        named by `recipe` (command line, then YAML file, then for fine-tuning the recipe the --pretrained folder
+        was pre-trained with, then "paper"), with precision chosen now.
     required: fields that must be set by the YAML file or the command line.
     """
     parser = HfArgumentParser(types)
@@ -53,20 +67,36 @@ def parse_settings(types, args=None, *, stage: str | None = None, required=()):
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config")
     pre.add_argument("--recipe")
+    pre.add_argument("--pretrained")
     early = pre.parse_known_args(args)[0]
     from_file = read_yaml(early.config) if early.config else {}
     values = {}
     if stage is not None:
         from .training.recipes import recipe_defaults
 
-        values.update(recipe_defaults(early.recipe or from_file.get("recipe") or "paper", stage))
+        recipe = early.recipe or from_file.get("recipe")
+        if recipe is None and stage == "finetuning":
+            recipe = inherited_recipe(early.pretrained or from_file.get("pretrained"))
+            values.update({"recipe": recipe} if recipe else {})
+        values.update(recipe_defaults(recipe or "paper", stage))
     values.update(from_file)
     actions = {action.dest: action for action in parser._actions if action.dest not in ("help", "config")}
     check_settings(types, values, early.config or "recipe")
     parser.set_defaults(**{key: _coerce(actions[key], value) for key, value in values.items()})
     for dest, action in actions.items():
         action.required = dest in required and dest not in values
-    *parsed, remaining = parser.parse_args_into_dataclasses(args, return_remaining_strings=True)
+    *parsed, remaining = parser.parse_args_into_dataclasses(_plain_negative_numbers(args), return_remaining_strings=True)
     if remaining:
         raise SettingsError(f"unknown option {remaining[0]!r}; run with --help for the list of settings")
+    check_parsed(parsed[: len(types)])  # ranges, and settings that need each other: before anything loads
     return parsed[: len(types)]
+
+
+_EXPONENT_NUMBER = re.compile(r"-(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _plain_negative_numbers(args):
+    """`-1e-3` as `-0.001`: argparse takes a negative number written with an exponent for an option, and would
+    refuse `--learning_rates -1e-3` with a usage screen instead of the range check's one line."""
+    args = sys.argv[1:] if args is None else list(args)
+    return [format(Decimal(arg), "f") if _EXPONENT_NUMBER.fullmatch(arg) else arg for arg in args]

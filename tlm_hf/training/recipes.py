@@ -92,3 +92,19 @@ def recipe_defaults(name: str, stage: str) -> dict:
         **getattr(recipe, stage), **_EXECUTION[stage], **precision_args(),
         "dataloader_pin_memory": torch.cuda.is_available(),
     }
+
+
+def pretrained_recipe(folder) -> str | None:
+    """The recipe a folder written by train/pretrain.py was pre-trained with (its run_config.json), so that
+    fine-tuning from it defaults to the same recipe; None for a folder that did not record one."""
+    from pathlib import Path
+
+    from .runs import read_json
+
+    path = Path(folder) / "run_config.json" if folder else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        return read_json(path).get("settings", {}).get("recipe")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return None  # the fine-tune itself reports an unreadable folder
