@@ -186,3 +186,12 @@ def test_heldout_metrics_count_every_masked_token_whatever_the_evaluation_batch_
     masked = int((np.array(heldout["labels"]) != -100).sum())
     assert [r["eval_masked_tokens"] for r in results] == [masked] * 3
     assert results[0]["eval_mlm_loss"] == pytest.approx(results[2]["eval_mlm_loss"], rel=1e-5)
+
+
+def test_context_gain_is_read_out_as_a_plain_sentence():
+    from tlm_hf.training.mlm import context_gain_verdict
+
+    assert "still on the unigram plateau" in context_gain_verdict(-0.016)
+    assert "train longer, raise the learning rate (--recipe fast), or add text" in context_gain_verdict(0.01)
+    assert context_gain_verdict(0.42).startswith("context gain +0.420: the model uses context")
+    assert context_gain_verdict(None) is None
