@@ -4,9 +4,22 @@ nothing is silently read another way (ranges, `none`, misspelled keys, file perm
 import os
 
 import pytest
+from training_helpers import run_script
 
+from tlm_hf.arguments import parse_settings
 from tlm_hf.errors import SettingsError
-from tlm_hf.settings import parse_key_values
+from tlm_hf.settings import (
+    FINETUNE_SETTINGS,
+    PRETRAIN_SETTINGS,
+    RANGES,
+    CorpusSettings,
+    ExperimentSettings,
+    ModelSettings,
+    TaskSettings,
+    TokenizerSettings,
+    parse_key_values,
+)
+from tlm_hf.training.experiments import plan_experiment
 from tlm_hf.training.runs import write_json
 
 
@@ -23,3 +36,85 @@ def test_results_files_get_the_permissions_of_the_umask(tmp_path, umask, mode):
 def test_key_value_none_is_the_word_and_null_is_no_value():
     values = parse_key_values("report_to=none,classifier_dropout=null,seed=3", setting="pretrain_args", typed=True)
     assert values == {"report_to": "none", "classifier_dropout": None, "seed": 3}
+
+
+# --- ranges: every numeric setting, in one line naming the setting, the value and the range ----------------------
+
+
+def parsed(types, *flags, stage=None):
+    return parse_settings(types, [*flags, "--output_dir", "unused"], stage=stage)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--mlm_probability", "0"], r"mlm_probability 0.0 is out of range; it must be in \(0, 1\]"),
+    (["--pretraining_dropout", "1.5"], r"pretraining_dropout 1.5 is out of range; it must be in \[0, 1\)"),
+    (["--learning_rate", "-1e-3"], "learning_rate -0.001 is out of range; it must be > 0"),
+    (["--max_steps", "0"], "max_steps 0 is out of range; it must be >= 1 or -1"),
+    (["--w_s", "0"], "w_s 0 is out of range; it must be >= 1"),
+    (["--heldout_size", "-1"], "heldout_size -1 is out of range; it must be >= 0"),
+    (["--per_device_train_batch_size", "0"], "per_device_train_batch_size 0 is out of range; it must be >= 1"),
+])
+def test_pretraining_settings_out_of_range_are_refused_when_parsed(flags, message):
+    with pytest.raises(SettingsError, match=message):
+        parsed(PRETRAIN_SETTINGS, *flags, stage="pretraining")
+
+
+def test_a_negative_learning_rate_with_an_exponent_is_read_as_a_number_then_refused():
+    with pytest.raises(SettingsError, match=r"^learning_rates -0.001 is out of range; it must be > 0$"):
+        parsed(FINETUNE_SETTINGS, "--learning_rates", "1e-3", "-1e-3", "--validation_per_label", "5",
+               stage="finetuning")
+
+
+def test_choosing_learning_rates_without_a_validation_split_is_refused_when_parsed():
+    with pytest.raises(SettingsError, match="choosing among learning_rates needs a validation split; set validation"):
+        parsed(FINETUNE_SETTINGS, "--learning_rates", "1e-3", "3e-3", stage="finetuning")
+    settings, task, *_ = parsed(FINETUNE_SETTINGS, "--learning_rates", "1e-3", "3e-3", "--validation_per_label", "5",
+                                stage="finetuning")
+    assert settings.learning_rates == [1e-3, 3e-3] and task.validation_per_label == 5
+
+
+def test_finetune_script_refuses_learning_rates_without_validation_before_loading_anything(tmp_path):
+    with pytest.raises(SystemExit, match="^finetune.py: error: choosing among learning_rates needs a validation"):
+        run_script("finetune.py", {"pretrained": str(tmp_path / "missing"), "task": "tiny",
+                                   "learning_rates": [1e-3, 3e-3], "output_dir": str(tmp_path / "out")})
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_yaml_value_out_of_range_is_refused_naming_the_file(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("learning_rate: -5e-5\n")  # YAML reads it as text
+    with pytest.raises(SettingsError, match=r"c.yaml: learning_rate -5e-5 is out of range; it must be > 0"):
+        parse_settings(FINETUNE_SETTINGS, ["--config", str(config), "--output_dir", "unused"], stage="finetuning")
+
+
+def test_every_range_checked_setting_is_a_setting_of_some_script():
+    from tlm_hf.settings import COMMITTEE_SETTINGS, EXPERIMENT_SETTINGS, STATS_SETTINGS, SUBSET_SETTINGS, field_names
+
+    known = field_names((*PRETRAIN_SETTINGS, *FINETUNE_SETTINGS, *COMMITTEE_SETTINGS, *EXPERIMENT_SETTINGS,
+                         *STATS_SETTINGS, *SUBSET_SETTINGS))
+    assert set(RANGES) <= known, set(RANGES) - known
+
+
+def plan(**experiment):
+    exp = ExperimentSettings(**{"output_dir": "runs/x", "w_s": ["100"], "seeds": [0], **experiment})
+    return plan_experiment(exp, CorpusSettings(), TaskSettings(task="ag_news"), ModelSettings(), TokenizerSettings())
+
+
+@pytest.mark.parametrize("experiment, message", [
+    (dict(learning_rate_grid=[1e-3, -1e-3]), "learning_rate_grid -0.001 is out of range; it must be > 0"),
+    (dict(seeds=[0, -1]), "seeds -1 is out of range; it must be >= 0"),
+    (dict(w_s=["0"]), "w_s 0 is out of range"),
+    (dict(pretrain_args="mlm_probability=0"), r"pre-training .*: mlm_probability 0 is out of range"),
+    (dict(pretrain_args="pretraining_dropout=1.5"), r"pretraining_dropout 1.5 is out of range; it must be in \[0, 1\)"),
+    (dict(finetune_args="learning_rate=-1e-3"), "learning_rate -0.001 is out of range"),
+    (dict(pretrain_args="wordpiece_vocab_size=none"), "wordpiece_vocab_size 'none' is not a number"),
+    (dict(finetune_args="learning_rates=1e-3"), "choosing among learning_rates needs a validation split"),
+])
+def test_experiment_plan_refuses_a_value_out_of_range_before_the_first_run(experiment, message):
+    with pytest.raises(SettingsError, match=message):
+        plan(**experiment)
+
+
+def test_experiment_passes_report_to_none_as_the_word():
+    (pretraining,) = [run for run in plan(pretrain_args="report_to=none").runs() if run.script == "pretrain.py"]
+    assert pretraining.settings["report_to"] == "none"

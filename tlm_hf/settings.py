@@ -69,9 +69,105 @@ def refuse_unknown(keys, known, problem: str, fix: str) -> None:
 
 
 def check_settings(types, values: dict, where: str) -> None:
-    """Refuse a key of `values` that is not a field of one of `types`, naming the nearest field."""
+    """Refuse a key of `values` that is not a field of one of `types`, naming the nearest field, or a value out of
+    its setting's range (`check_ranges`)."""
     refuse_unknown(values, field_names(types), f"{where}: unknown setting {{key!r}}; ",
                    "remove it or check the spelling")
+    check_ranges(values, where)
+
+
+@dataclass(frozen=True)
+class Range:
+    """The numbers a setting allows: from `low` to `high` (None: unbounded), each end included unless `open`;
+    `also` lists values allowed outside it (max_steps -1: off; w_s all)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    also: tuple = ()
+
+    def __contains__(self, value) -> bool:
+        if value in self.also:
+            return True
+        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+    def __str__(self) -> str:
+        if self.high is None:
+            text = f"{'>' if self.low_open else '>='} {self.low}"
+        else:
+            text = f"in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+        return text + "".join(f" or {value}" for value in self.also)
+
+
+_POSITIVE, _NON_NEGATIVE, _COUNT = Range(0, low_open=True), Range(0), Range(1)
+_SHARE, _DROPOUT = Range(0, 1, low_open=True), Range(0, 1, high_open=True)
+
+# The range of every numeric setting of the scripts, the `tlm` command and experiment plans, TrainingArguments'
+# included, by name (a name means the same everywhere; a list's values are checked one by one). None always
+# passes: it means the default.
+RANGES = {
+    # optimisation (TrainingArguments, the experiment's per-arm values, fine-tuning's learning-rate choice)
+    **dict.fromkeys(("learning_rate", "learning_rates", "learning_rate_grid", "scratch_learning_rate",
+                     "pretrain_learning_rate", "adam_epsilon", "num_train_epochs", "pretrain_epochs",
+                     "finetune_epochs", "logging_steps", "save_steps", "eval_steps"), _POSITIVE),
+    **dict.fromkeys(("weight_decay", "scratch_weight_decay", "pretrain_weight_decay", "warmup_steps",
+                     "max_grad_norm", "seed", "seeds", "data_seed", "task_seed", "subset_seed",
+                     "dataloader_num_workers", "heldout_size", "min_chars", "save_total_limit"), _NON_NEGATIVE),
+    **dict.fromkeys(("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
+                     "batch_size", "num_proc", "min_count", "max_length", "threads", "jobs", "threads_per_run", "train_per_label",
+                     "test_per_label", "validation_per_label"), _COUNT),
+    "max_steps": Range(1, also=(-1,)),
+    "w_s": Range(1, also=("all",)),
+    **dict.fromkeys(("adam_beta1", "adam_beta2", "label_smoothing_factor", "pretraining_dropout"), _DROPOUT),
+    "mlm_probability": _SHARE,
+    "avoid_fraction": _SHARE,
+    "wordpiece_vocab_size": Range(0),  # 0: no WordPiece training (turns off the fast recipe's)
+}
+
+
+def check_ranges(values: dict, where: str | None = None) -> None:
+    """Refuse, in one line naming the setting, the value and the allowed range, a value of `values` outside its
+    setting's `RANGES` (numbers written as text, as YAML leaves `5e-5`, count as numbers)."""
+    for name, given in values.items():
+        allowed = RANGES.get(name)
+        if allowed is None or given is None:
+            continue
+        for value in given if isinstance(given, (list, tuple)) else [given]:
+            if value in allowed.also:
+                continue
+            number = value
+            if isinstance(value, str):
+                try:
+                    number = float(value)
+                except ValueError:
+                    number = None
+            if isinstance(number, bool) or not isinstance(number, (int, float)):
+                raise SettingsError(f"{where + ': ' if where else ''}{name} {value!r} is not a number; "
+                                    f"give a number {allowed}")
+            if number not in allowed:
+                raise SettingsError(f"{where + ': ' if where else ''}{name} {value} is out of range; "
+                                    f"it must be {allowed}")
+
+
+def check_together(values: dict, where: str | None = None) -> None:
+    """Settings that need each other, checked on a run's complete settings before anything loads."""
+    if values.get("learning_rates") and not values.get("validation_per_label"):
+        raise SettingsError(f"{where + ': ' if where else ''}choosing among learning_rates needs a validation "
+                            "split; set validation_per_label (e.g. --validation_per_label 100)")
+
+
+def check_parsed(parsed) -> None:
+    """`check_ranges` and `check_together` on the settings of one run, as parsed into dataclasses."""
+    values = {}
+    for part in parsed:
+        values.update({f.name: getattr(part, f.name) for f in dataclasses.fields(part) if f.name in RANGES})
+        values.update({name: getattr(part, name) for name in ("learning_rates", "validation_per_label")
+                       if hasattr(part, name)})
+    check_ranges(values)
+    check_together(values)
 
 
 @dataclass

@@ -20,7 +20,9 @@ from ..errors import SettingsError
 from ..data.subsets import SUBSET_KINDS
 from ..settings import (
     FINETUNE_SETTINGS,
+    check_parsed,
     PRETRAIN_SETTINGS,
+    check_together,
     ExperimentSettings,
     check_settings,
     parse_key_values,
@@ -125,6 +127,7 @@ def run_key(settings: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
 
+    check_parsed((exp, corpus, task, model, tokenizer))  # ranges, also when called from Python
 def cache_key(stage: str, settings: dict) -> str:
     """The key of a child run: its settings over its recipe's values, less the EXECUTION_ONLY ones."""
     resolved = {**getattr(get_recipe(settings.get("recipe", "paper")), stage), **settings}
@@ -176,7 +179,9 @@ def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer) -> 
                        or "tokenizer" in pretrain_extra)
 
     def planned(stage, types, script, settings, folder, label, done_file, key_extra=None):
-        check_settings(types, settings, f"{label} (pretrain_args / finetune_args and the experiment's settings)")
+        where = f"{label} (pretrain_args / finetune_args and the experiment's settings)"
+        check_settings(types, settings, where)  # names and ranges
+        check_together(settings, where)
         key = cache_key(stage, {**settings, **(key_extra or {})})
         return PlannedRun(script, settings, out / folder.format(key=key), label, done_file)
 
