@@ -20,11 +20,11 @@ from ..errors import SettingsError
 from ..data.subsets import SUBSET_KINDS
 from ..settings import (
     FINETUNE_SETTINGS,
-    check_parsed,
     PRETRAIN_SETTINGS,
-    check_together,
     ExperimentSettings,
+    check_parsed,
     check_settings,
+    check_together,
     parse_key_values,
 )
 from .recipes import get_recipe
@@ -127,7 +127,6 @@ def run_key(settings: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
 
-    check_parsed((exp, corpus, task, model, tokenizer))  # ranges, also when called from Python
 def cache_key(stage: str, settings: dict) -> str:
     """The key of a child run: its settings over its recipe's values, less the EXECUTION_ONLY ones."""
     resolved = {**getattr(get_recipe(settings.get("recipe", "paper")), stage), **settings}
@@ -155,6 +154,7 @@ def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer) -> 
     """Every run of the experiment with its complete settings, each checked against its script's settings,
     so that a mistake in any row stops the experiment before the first run starts."""
     get_recipe(exp.recipe)
+    check_parsed((exp, corpus, task, model, tokenizer))  # ranges, also when called from Python
     model.check()  # preset, config_overrides field names, max_length within the model's positions
     if not task.resolve_name():  # --task, else the task file's name
         raise SettingsError("an experiment needs a task; give --task_data FILE or --task (in the config or on the command line)")
