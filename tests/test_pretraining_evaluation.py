@@ -163,6 +163,14 @@ def test_a_vocabulary_trained_on_each_w_s_gives_each_row_its_own_scratch_arm(tmp
     assert len(plan.runs()) == 2 + 2 * 2 * 2
 
 
+def test_pretraining_config_turns_sparse_prediction_on_and_config_overrides_can_turn_it_off(tmp_path):
+    from tlm_hf.settings import ModelSettings
+
+    tokenizer = make_tokenizer(tmp_path)
+    assert ModelSettings(preset="tiny").config(tokenizer).sparse_prediction
+    assert not ModelSettings(preset="tiny", config_overrides="sparse_prediction=false").config(tokenizer).sparse_prediction
+
+
 def test_heldout_metrics_count_every_masked_token_whatever_the_evaluation_batch_size(tmp_path):
     from transformers import Trainer, TrainingArguments
 
@@ -195,3 +203,15 @@ def test_context_gain_is_read_out_as_a_plain_sentence():
     assert "train longer, raise the learning rate (--recipe fast), or add text" in context_gain_verdict(0.01)
     assert context_gain_verdict(0.42).startswith("context gain +0.420: the model uses context")
     assert context_gain_verdict(None) is None
+
+
+def test_the_heldout_share_of_the_corpus_is_said_in_one_line(caplog):
+    import logging
+
+    from datasets import Dataset
+
+    paragraphs = Dataset.from_dict({"text": [f"paragraph {i}" for i in range(1500)]})
+    with caplog.at_level(logging.WARNING, logger="tlm_hf.data.corpus"):
+        rest, heldout = split_heldout(paragraphs, 500)
+    assert (len(rest), len(heldout)) == (1350, 150)
+    assert "held out 150 of the corpus's 1,500 paragraphs for the MLM evaluation; 1,350 remain" in caplog.text

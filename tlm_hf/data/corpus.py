@@ -4,6 +4,7 @@ The paper's unit of pre-training data is the Wikipedia paragraph; W_s is the num
 paragraphs a model is pre-trained on (2,000 to 200,000 in the paper, drawn with seed 42).
 """
 
+import logging
 import re
 
 import numpy as np
@@ -14,6 +15,8 @@ from .files import is_local, load_files, load_hub
 DEFAULT_CORPUS = "wikimedia/wikipedia"  # the corpus of the paper's code
 DEFAULT_CORPUS_CONFIG = "20231101.en"
 DEFAULT_SUBSET_SEED = 42  # the paper draws its random subsets with seed 42
+
+logger = logging.getLogger(__name__)
 
 _WIKITEXT_HEADING = re.compile(r"^(=+)\s.*\s\1$")  # "= = History = =" in WikiText
 _WIKITEXT_JOINER = re.compile(r" @(.)@ ")  # "1 @,@ 000" -> "1,000", "role @-@ playing" -> "role-playing"
@@ -151,6 +154,8 @@ def split_heldout(paragraphs: Dataset, size: int, seed: int = DEFAULT_SUBSET_SEE
             "set heldout_size 0 to pre-train without held-out evaluation, or heldout_where to take them from another split"
         )
     order = np.random.default_rng(seed).permutation(len(paragraphs))
+    logger.warning(f"held out {size:,} of the corpus's {len(paragraphs):,} paragraphs for the MLM evaluation; "
+                   f"{len(paragraphs) - size:,} remain to pre-train on (heldout_size 0 keeps them all)")
     return paragraphs.select(np.sort(order[size:])), paragraphs.select(np.sort(order[:size]))
 
 

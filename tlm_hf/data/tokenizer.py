@@ -23,7 +23,8 @@ def load_tokenizer(tokenizer):
         return AutoTokenizer.from_pretrained(resolve_sample(tokenizer))
     except (OSError, ValueError) as err:
         raise FileNotFoundError(
-            f"cannot load tokenizer {tokenizer!r}; pass a folder with tokenizer files or a reachable Hub id"
+            f"cannot load tokenizer {tokenizer!r}; pass a folder with tokenizer files, a reachable Hub id, or the "
+            "bundled sample:bert-base-uncased (works offline)"
         ) from err
 
 
