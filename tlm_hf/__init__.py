@@ -5,8 +5,9 @@ pipeline with the transformers pipeline registry.
 
 Layout: `models/` (configuration, modeling and pipeline files, copied beside saved weights for remote code),
 `data/` (corpora, tasks, token statistics, subsets, tokenizers), `training/` (recipes, MLM, fine-tuning,
-experiments, run files, results tables), `hub/` (model cards, publishing, paper-checkpoint conversion),
-`settings.py` (the settings vocabulary), `arguments.py` and `cli.py` (the only modules that parse command lines).
+experiments, run files, results tables), `evaluation/` (pseudo-log-likelihood, BLiMP), `hub/` (model cards,
+publishing, paper-checkpoint conversion), `settings.py` (the settings vocabulary), `arguments.py` and `cli.py`
+(the only modules that parse command lines).
 """
 
 from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer

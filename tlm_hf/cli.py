@@ -150,7 +150,59 @@ def _run_publish(args):
         print(f"uploaded: {report['url']}")
 
 
-_SUBCOMMANDS = [_add_convert_reference, _add_stats, _add_subset, _add_publish]
+# --- blimp ------------------------------------------------------------------------------------------------------
+
+
+def _add_blimp(sub):
+    p = sub.add_parser(
+        "blimp",
+        help="Score a masked LM on BLiMP's grammatical minimal pairs, beside the published models.",
+    )
+    p.add_argument("model", help="a pre-training run's folder, a saved masked LM, or a Hub id")
+    p.add_argument("--data", default="sample:blimp",
+                   help="sample:blimp (bundled, 100 pairs per paradigm), a BLiMP .jsonl(.gz) file or folder, or the "
+                        "Hub dataset nyu-mll/blimp (all 67,000 pairs)")
+    p.add_argument("--pairs_per_paradigm", "--pairs-per-paradigm", type=int,
+                   help="score only the first N pairs of each of the 67 paradigms (a quick estimate)")
+    p.add_argument("--pll", choices=["word-l2r", "original"], default="word-l2r",
+                   help="word-l2r (default) also masks the rest of the scored piece's word (Kauf & Ivanova 2023); "
+                        "original masks one piece (Salazar et al. 2020), which over-rates multi-piece words")
+    p.add_argument("--random_init", "--random-init", action="store_true",
+                   help="score the same architecture with random weights (the floor a trained model is compared with)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --random_init's weights")
+    p.add_argument("--batch_size", "--batch-size", type=int, default=64,
+                   help="sentences per forward (all their masked copies at once); scores do not depend on it")
+    p.add_argument("--paradigms", action="store_true", help="also list the 67 paradigms in the table")
+    p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    p.add_argument("--output", help="also write the printed result to this file")
+    p.set_defaults(run=_run_blimp)
+
+
+def _run_blimp(args):
+    import json
+
+    from .evaluation.blimp import blimp_table, evaluate_blimp, load_blimp, load_masked_lm, published_scores
+    from .training.runs import atomic_write
+
+    pairs = load_blimp(args.data, pairs_per_paradigm=args.pairs_per_paradigm)
+    model, tokenizer = load_masked_lm(args.model, random_init=args.random_init, seed=args.seed)
+    result = evaluate_blimp(model, tokenizer, pairs, variant=args.pll, batch_size=args.batch_size)
+    published = published_scores(pairs)
+    label = f"random init (seed {args.seed})" if args.random_init else "this model"
+    if args.format == "json":
+        text = json.dumps({"model": args.model, "random_init": args.random_init, "data": args.data,
+                           "pairs_per_paradigm": args.pairs_per_paradigm, **result, "published": published},
+                          indent=2) + "\n"
+    else:
+        text = f"{args.model}\n" + blimp_table(result, published, label=label, paradigms=args.paradigms,
+                                               markdown=args.format == "markdown")
+        text += f"{result['pairs']:,} pairs scored in {result['seconds']:.1f} s\n"
+    print(text, end="")
+    if args.output:
+        atomic_write(args.output, text)
+
+
+_SUBCOMMANDS = [_add_convert_reference, _add_stats, _add_subset, _add_publish, _add_blimp]
 
 
 def main(argv=None) -> int:

@@ -3,10 +3,10 @@
     python train/make_samples.py --shared_data ../shared/data
 
 The sample lets the README's main command and the tests run on a fresh clone with no data folder and no Hub:
-WikiText-2 paragraphs (CC BY-SA), DBpedia-14 rows (CC BY-SA) and the bert-base-uncased vocabulary
-(Apache-2.0); AG News is not bundled (its licence is for research and non-commercial use). Rows are drawn
-by seed 0 and keep their order in the source; the files are gzip with a fixed time stamp, so the output is
-the same on every run.
+WikiText-2 paragraphs (CC BY-SA), DBpedia-14 rows (CC BY-SA), BLiMP minimal pairs (100 per paradigm) with the
+published models' BLiMP scores (CC BY 4.0), and the bert-base-uncased vocabulary (Apache-2.0); AG News is not
+bundled (its licence is for research and non-commercial use). Rows are drawn by seed 0 and keep their order in
+the source; the files are gzip with a fixed time stamp, so the output is the same on every run.
 """
 
 import argparse
@@ -20,6 +20,7 @@ import numpy as np
 SAMPLES = Path(__file__).resolve().parents[1] / "tlm_hf" / "data" / "samples"
 WIKITEXT = {"train": 10_000, "valid": 1_000}  # paragraphs per WikiText-2 split
 DBPEDIA_PER_LABEL = 300
+BLIMP_PER_PARADIGM = 100  # minimal pairs per BLiMP paradigm (67 paradigms)
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--shared_data", type=Path, default=Path("../shared/data"))
@@ -49,6 +50,11 @@ write_jsonl(SAMPLES / "wikitext2.jsonl.gz",
 dbpedia = read_jsonl(args.shared_data / "dbpedia_14" / "dhim_subset_10k.jsonl.gz")
 chosen = [row for label in range(14) for row in sample([r for r in dbpedia if r["label"] == label], DBPEDIA_PER_LABEL)]
 write_jsonl(SAMPLES / "dbpedia_14.jsonl.gz", sorted(chosen, key=dbpedia.index))
+
+blimp = read_jsonl(args.shared_data / "blimp" / "blimp.jsonl.gz")
+write_jsonl(SAMPLES / "blimp.jsonl.gz", [row for uid in dict.fromkeys(r["UID"] for r in blimp)
+                                         for row in sample([r for r in blimp if r["UID"] == uid], BLIMP_PER_PARADIGM)])
+shutil.copy(args.shared_data / "blimp" / "published_models_summary.jsonl", SAMPLES / "blimp_published.jsonl")
 
 tokenizer = SAMPLES / "bert-base-uncased"
 tokenizer.mkdir(exist_ok=True)

@@ -8,6 +8,7 @@ SAMPLE_FILES = {
     "wikitext2": "wikitext2.jsonl.gz",
     "dbpedia_14": "dbpedia_14.jsonl.gz",
     "bert-base-uncased": "bert-base-uncased",
+    "blimp": "blimp.jsonl.gz",
 }
 PREFIX = "sample:"
 

@@ -1,0 +1,1 @@
+"""Evaluating what pre-training taught: pseudo-log-likelihood scoring and the BLiMP minimal pairs."""

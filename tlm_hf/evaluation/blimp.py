@@ -1,0 +1,246 @@
+"""BLiMP (Warstadt et al., TACL 2020): does a masked LM prefer the grammatical sentence of each minimal pair?
+
+67 paradigms x 1,000 pairs, each an acceptable and an unacceptable sentence differing in one grammatical point; a
+model gets a pair right when the acceptable sentence has the higher pseudo-log-likelihood (`pll`). Scores are
+fractions; the overall score is the mean over paradigms (as the BLiMP paper reports it), and a field's or a
+phenomenon's score the mean over its paradigms. The published 5-gram, LSTM, Transformer-XL and GPT-2 scores are
+bundled next to the sample, so every table shows them beside the model's.
+"""
+
+import gzip
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from ..data.samples import SAMPLES, resolve_sample
+from ..errors import SettingsError
+from .pll import DEFAULT_VARIANT, pseudo_log_likelihoods
+
+DEFAULT_SOURCE = "sample:blimp"  # 100 pairs per paradigm, bundled; the full set: a path or the Hub dataset below
+HUB_DATASET = "nyu-mll/blimp"
+FIELDS = ("morphology", "syntax", "syntax_semantics", "semantics")
+COLUMNS = ("UID", "field", "linguistics_term", "sentence_good", "sentence_bad")
+# The BLiMP paper's models, per paradigm and phenomenon (bundled from its repository's raw_results/summary).
+PUBLISHED_MODELS = {"ngram": "5-gram", "lstm": "LSTM", "txl": "TXL", "gpt2": "GPT-2"}
+# Published overall scores with no per-paradigm file: humans (BLiMP paper), BERT-base scored by PLL (Salazar et
+# al. 2020), and ELC-BERT, the BabyLM 2023 winner (~24M parameters, 10M words).
+OVERALL_ONLY = {"humans": 0.886, "BERT-base (PLL)": 0.842, "ELC-BERT (BabyLM)": 0.758}
+
+
+# --- the pairs --------------------------------------------------------------------------------------------------
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _read_hub(dataset_id: str) -> list[dict]:
+    from datasets import get_dataset_config_names, load_dataset
+
+    try:
+        return [dict(row) for uid in get_dataset_config_names(dataset_id)
+                for row in load_dataset(dataset_id, uid, split="train")]
+    except Exception as err:  # offline, unknown id, ...: datasets raises many types
+        raise FileNotFoundError(
+            f"cannot read BLiMP from the Hub dataset {dataset_id!r} ({str(err).strip().splitlines()[0]}); give a "
+            f"local blimp .jsonl(.gz) file or folder, or {DEFAULT_SOURCE} (bundled, 100 pairs per paradigm)"
+        ) from err
+
+
+def load_blimp(source: str = DEFAULT_SOURCE, *, pairs_per_paradigm: int | None = None) -> list[dict]:
+    """The minimal pairs of `source`: `sample:blimp`, a .jsonl(.gz) file or a folder of them (BLiMP's own
+    `data/*.jsonl`), or a Hub dataset id (`nyu-mll/blimp`). With `pairs_per_paradigm`, the first N of each
+    paradigm (BLiMP's pairs and the bundled sample are in random order, so the first N are a random draw)."""
+    if pairs_per_paradigm is not None and pairs_per_paradigm < 1:
+        raise SettingsError(f"pairs_per_paradigm must be at least 1, got {pairs_per_paradigm}")
+    path = Path(resolve_sample(source))
+    if path.is_dir():
+        files = sorted([*path.glob("*.jsonl"), *path.glob("*.jsonl.gz")])
+        if not files:
+            raise FileNotFoundError(f"no .jsonl or .jsonl.gz files in {path}; give BLiMP's data folder or file")
+        rows = [row for file in files for row in _read_jsonl(file)]
+    elif path.is_file():
+        rows = _read_jsonl(path)
+    elif "/" in source and not source.startswith((".", "/")):
+        rows = _read_hub(source)
+    else:
+        raise FileNotFoundError(f"no BLiMP data at {source}; give a .jsonl(.gz) file, a folder, the Hub dataset "
+                                f"{HUB_DATASET}, or {DEFAULT_SOURCE}")
+    for row in rows[:1]:
+        missing = [column for column in COLUMNS if column not in row]
+        if missing:
+            raise SettingsError(f"{source} is not BLiMP data: its rows lack {', '.join(missing)}; give BLiMP's "
+                                f"jsonl files (each row: {', '.join(COLUMNS)})")
+    taken = defaultdict(int)
+    pairs = []
+    for row in rows:
+        if pairs_per_paradigm is None or taken[row["UID"]] < pairs_per_paradigm:
+            taken[row["UID"]] += 1
+            # one paradigm of the release spells its field "syntax/semantics"
+            pairs.append({column: row[column] for column in COLUMNS} | {"field": row["field"].replace("/", "_")})
+    return pairs
+
+
+# --- the model ---------------------------------------------------------------------------------------------------
+
+
+def load_masked_lm(source: str, *, random_init: bool = False, seed: int = 0):
+    """(masked LM, tokenizer) of a saved folder (a pre-training run's output folder) or a Hub id; with `random_init`,
+    the same architecture with fresh random weights (seeded): the floor a trained model is compared with.
+
+    A folder whose weights hold no MLM head (a fine-tuned classifier) is refused: loading it as a masked LM would
+    silently score with a random head."""
+    import torch
+    from transformers import AutoConfig, AutoModelForMaskedLM
+
+    from .. import ConvBertForMaskedLM  # noqa: F401  (registers ConvBert with the Auto classes)
+    from ..data.tokenizer import load_tokenizer
+    from ..training.runs import load_model_folder, model_folder_config
+
+    local = Path(source).exists() or source.startswith((".", "/"))
+    if local:
+        config = model_folder_config(source, role="model")
+        heads = [name for name in config.get("architectures") or [] if name.endswith("ForMaskedLM")]
+        if config.get("architectures") and not heads:
+            raise SettingsError(f"{source} holds a {config['architectures'][0]}, not a masked language model; give "
+                                "a pre-training run's folder (train/pretrain.py --output_dir)")
+    tokenizer = load_tokenizer(source)
+    if random_init:
+        try:
+            config = AutoConfig.from_pretrained(source)
+        except OSError as err:
+            raise FileNotFoundError(f"cannot load the model config of {source!r}; give a model folder or a reachable "
+                                    "Hub id") from err
+        torch.manual_seed(seed)
+        model = AutoModelForMaskedLM.from_config(config)
+    elif local:
+        model, info = load_model_folder(AutoModelForMaskedLM, source, role="model", output_loading_info=True)
+        if any(key.startswith("cls.") for key in info["missing_keys"]):
+            raise SettingsError(f"{source} has no trained MLM head ({info['missing_keys'][0]} missing); give a "
+                                "pre-training run's folder, not a fine-tuned classifier")
+    else:
+        try:
+            model = AutoModelForMaskedLM.from_pretrained(source)
+        except (OSError, ValueError) as err:
+            raise FileNotFoundError(f"cannot load the masked LM {source!r}; give a model folder or a reachable "
+                                    "Hub id") from err
+    return model.eval(), tokenizer
+
+
+# --- scoring ----------------------------------------------------------------------------------------------------
+
+
+def score_pairs(model, tokenizer, pairs: list[dict], *, variant: str = DEFAULT_VARIANT, batch_size: int = 64) -> list[bool]:
+    """Whether the model gives each pair's acceptable sentence the higher PLL (each distinct sentence scored once)."""
+    sentences = list(dict.fromkeys(s for pair in pairs for s in (pair["sentence_good"], pair["sentence_bad"])))
+    pll = dict(zip(sentences, pseudo_log_likelihoods(model, tokenizer, sentences, variant=variant,
+                                                      batch_size=batch_size)))
+    return [pll[pair["sentence_good"]] > pll[pair["sentence_bad"]] for pair in pairs]
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values)
+
+
+def summarise(pairs: list[dict], correct: list[bool]) -> dict:
+    """Accuracy per paradigm, and the mean over paradigms overall, per field and per phenomenon."""
+    per_paradigm = defaultdict(list)
+    for pair, right in zip(pairs, correct):
+        per_paradigm[pair["UID"]].append(right)
+    paradigms = {uid: _mean(rights) for uid, rights in per_paradigm.items()}
+    info = {pair["UID"]: pair for pair in pairs}
+
+    def by(column):
+        groups = defaultdict(list)
+        for uid, accuracy in paradigms.items():
+            groups[info[uid][column]].append(accuracy)
+        return {name: _mean(scores) for name, scores in sorted(groups.items())}
+
+    fields = by("field")
+    return {
+        "overall": _mean(paradigms.values()),
+        "fields": {name: fields[name] for name in (*FIELDS, *sorted(set(fields) - set(FIELDS))) if name in fields},
+        "phenomena": by("linguistics_term"),
+        "paradigms": dict(sorted(paradigms.items())),
+        "pairs": len(pairs),
+    }
+
+
+def evaluate_blimp(model, tokenizer, pairs: list[dict], *, variant: str = DEFAULT_VARIANT, batch_size: int = 64) -> dict:
+    """`summarise` of the model on `pairs`, with the PLL variant, the number of paradigms and the seconds it took."""
+    start = time.perf_counter()
+    correct = score_pairs(model, tokenizer, pairs, variant=variant, batch_size=batch_size)
+    result = summarise(pairs, correct)
+    return {**result, "variant": variant, "num_paradigms": len(result["paradigms"]),
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
+def blimp_metrics(compute_metrics, model, tokenizer, pairs: list[dict], *, variant: str = DEFAULT_VARIANT):
+    """Trainer's `compute_metrics` plus `blimp_overall` (and one `blimp_<field>` per field) of `model` on `pairs`,
+    so that every held-out evaluation logs them: grammar can be watched appearing as the MLM leaves its plateau."""
+
+    def with_blimp(eval_pred):
+        result = evaluate_blimp(model, tokenizer, pairs, variant=variant)
+        return {**compute_metrics(eval_pred), "blimp_overall": result["overall"],
+                **{f"blimp_{name}": score for name, score in result["fields"].items()}}
+
+    return with_blimp
+
+
+# --- the published scores, and tables ------------------------------------------------------------------------
+
+
+def published_scores(pairs: list[dict]) -> dict:
+    """The BLiMP paper's models, keyed like `summarise`'s result ({model: {"overall", "fields", "phenomena",
+    "paradigms"}}) over the paradigms present in `pairs`, grouped by the pairs' fields and phenomena (the released
+    data calls two of the paper's argument-structure paradigms s-selection). Overall: the paper's own figure when
+    every paradigm is present (5-gram 61.2, LSTM 69.8, TXL 69.6, GPT-2 83.0), else the mean over those present."""
+    rows = _read_jsonl(SAMPLES / "blimp_published.jsonl")
+    info = {pair["UID"]: pair for pair in pairs}
+    paradigm_rows = [row for row in rows if row["UID"] in info]
+    every_paradigm = len(paradigm_rows) == sum(row["UID"] != "overall" for row in rows)
+    scores = {}
+    for key in PUBLISHED_MODELS:
+        paradigms = {row["UID"]: row[key] for row in paradigm_rows}
+        groups = {"fields": defaultdict(list), "phenomena": defaultdict(list)}
+        for uid, score in paradigms.items():
+            groups["fields"][info[uid]["field"]].append(score)
+            groups["phenomena"][info[uid]["linguistics_term"]].append(score)
+        overall = next((row[key] for row in rows if row["linguistics_term"] == "overall"), None)
+        scores[key] = {
+            "overall": overall if every_paradigm else (_mean(paradigms.values()) if paradigms else None),
+            **{section: {name: _mean(values) for name, values in group.items()} for section, group in groups.items()},
+            "paradigms": paradigms,
+        }
+    return scores
+
+
+def _percent(value) -> str:
+    return "" if value is None else f"{100 * value:.1f}"
+
+
+def blimp_table(result: dict, published: dict, *, label: str = "this model", paradigms: bool = False,
+                markdown: bool = False) -> str:
+    """The model's scores beside the published ones (percent): overall, per field, per phenomenon (and paradigm)."""
+    headers = ["", label, *PUBLISHED_MODELS.values()]
+    rows = [["overall", result["overall"], *(published[key]["overall"] for key in PUBLISHED_MODELS)]]
+    sections = [("fields", "field"), ("phenomena", "phenomenon")] + ([("paradigms", "paradigm")] if paradigms else [])
+    for section, kind in sections:
+        rows += [[f"{kind}: {name}", score, *(published[key][section].get(name) for key in PUBLISHED_MODELS)]
+                 for name, score in result[section].items()]
+    cells = [[name, *map(_percent, scores)] for name, *scores in rows]
+    others = ", ".join(f"{name} {_percent(score)}" for name, score in OVERALL_ONLY.items())
+    how = (f"BLiMP accuracy (%), mean over {result['num_paradigms']} paradigms; {result['pairs']:,} pairs scored by "
+           f"pseudo-log-likelihood ({result['variant']}). Published overall: {others}.")
+    if markdown:
+        lines = ["| " + " | ".join(headers) + " |", "| --- |" + " ---: |" * (len(headers) - 1)]
+        lines += ["| " + " | ".join(row) + " |" for row in cells]
+        return how + "\n\n" + "\n".join(lines) + "\n"
+    widths = [max(len(str(row[i])) for row in [headers, *cells]) for i in range(len(headers))]
+    lines = ["  ".join(h.ljust(widths[0]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(headers))]
+    lines += ["  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)) for row in cells]
+    return how + "\n" + "\n".join(lines) + "\n"
