@@ -1,10 +1,11 @@
 """Bad inputs are refused before a run claims its folder, in one line naming the setting, value and fix;
 nothing is silently read another way (ranges, `none`, misspelled keys, file permissions)."""
 
+import json
 import os
 
 import pytest
-from training_helpers import run_script
+from training_helpers import run_script, tiny_files
 
 from tlm_hf.arguments import parse_settings
 from tlm_hf.errors import SettingsError
@@ -20,7 +21,7 @@ from tlm_hf.settings import (
     parse_key_values,
 )
 from tlm_hf.training.experiments import plan_experiment
-from tlm_hf.training.runs import write_json
+from tlm_hf.training.runs import claim_run_dir, write_json
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
@@ -118,3 +119,48 @@ def test_experiment_plan_refuses_a_value_out_of_range_before_the_first_run(exper
 def test_experiment_passes_report_to_none_as_the_word():
     (pretraining,) = [run for run in plan(pretrain_args="report_to=none").runs() if run.script == "pretrain.py"]
     assert pretraining.settings["report_to"] == "none"
+
+
+# --- a refused run leaves its folder free for the corrected command ----------------------------------------------
+
+
+def test_a_claim_no_run_used_is_taken_over_by_a_different_run(tmp_path):
+    first = {"settings": {"corpus": "corpus.tx"}, "training": {"learning_rate": 5e-5}}
+    corrected = {**first, "settings": {"corpus": "corpus.txt"}}
+    claim_run_dir(tmp_path, first, write=True)  # then refused before saving anything
+    claim_run_dir(tmp_path, corrected, write=True)
+    assert json.loads((tmp_path / "run_config.json").read_text()) == corrected
+
+
+@pytest.mark.parametrize("saved", ["checkpoints/checkpoint-1", "model.safetensors", "pretraining_stats.json"])
+def test_a_folder_a_run_saved_into_is_not_taken_over(tmp_path, saved):
+    first = {"settings": {"w_s": 2000}, "training": {}}
+    claim_run_dir(tmp_path, first, write=True)
+    (tmp_path / saved).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / saved).mkdir() if saved.startswith("checkpoints") else (tmp_path / saved).write_text("{}")
+    with pytest.raises(SettingsError, match=r"already holds a different run \(w_s was 2000, now 5000\)"):
+        claim_run_dir(tmp_path, {**first, "settings": {"w_s": 5000}}, write=True)
+
+
+def _empty_vocab_tokenizer(folder):
+    folder.mkdir()
+    (folder / "vocab.txt").write_text("")
+    return str(folder)
+
+
+@pytest.mark.parametrize("mistake, message", [
+    (lambda tiny, tmp: {"corpus": tiny["corpus"][:-1]}, "corpus"),  # corpus.jsonl -> corpus.jsonl misspelled
+    (lambda tiny, tmp: {"w_s": 1000}, "1000"),  # more paragraphs than the corpus has
+    (lambda tiny, tmp: {"tokenizer": _empty_vocab_tokenizer(tmp / "bad-tokenizer")}, "tokenizer|vocab"),
+])
+@pytest.mark.xfail(reason="pretrain.py reorder pending", strict=False)
+def test_a_refused_pretraining_leaves_its_folder_and_the_corrected_command_runs(tmp_path, mistake, message):
+    tiny = tiny_files(tmp_path)
+    out = tmp_path / "run"
+    settings = {**tiny, "w_s": 32, "per_device_train_batch_size": 16, "max_steps": 1, "heldout_size": 0,
+                "save_strategy": "no", "disable_tqdm": True, "output_dir": str(out)}
+    with pytest.raises(SystemExit, match=f"^pretrain.py: error: .*({message})"):
+        run_script("pretrain.py", {**settings, **mistake(tiny, tmp_path)})
+    assert not (out / "run_config.json").exists()  # left as it was found: nothing claimed
+    run_script("pretrain.py", settings)
+    assert json.loads((out / "pretraining_stats.json").read_text())["W_s"] == 32

@@ -93,11 +93,14 @@ def lock_run_dir(run_dir) -> None:
 
 def claim_run_dir(run_dir, config: dict, *, write: bool) -> None:
     """Refuse a folder with a run in progress or that holds another run's run_config.json; else (on the main
-    process, which locks the folder for its lifetime: see `lock_run_dir`) record ours."""
+    process, which locks the folder for its lifetime: see `lock_run_dir`) record ours.
+
+    A claim that no run used (run_config.json, but no checkpoint, weights or results: the run was refused or
+    stopped before saving anything) is taken over, so the corrected command runs where the refused one did not."""
     if write:
         lock_run_dir(run_dir)
     path = Path(run_dir) / "run_config.json"
-    if path.exists():
+    if path.exists() and run_dir_is_used(run_dir):
         old = json.loads(path.read_text())
         for section in ("settings", "training"):
             for key in sorted(set(old.get(section, {})) | set(config[section])):
@@ -109,6 +112,17 @@ def claim_run_dir(run_dir, config: dict, *, write: bool) -> None:
                     )
     if write:
         write_json(path, config)
+
+
+# Written last by each script: a finished run.
+DONE_FILES = ("pretraining_stats.json", "results.json")
+
+
+def run_dir_is_used(run_dir) -> bool:
+    """Whether a run saved anything in `run_dir`: a checkpoint, model weights or its done file."""
+    run_dir = Path(run_dir)
+    saved = (*WEIGHTS_FILES, *DONE_FILES)
+    return any((run_dir / name).exists() for name in saved) or any((run_dir / "checkpoints").glob("checkpoint-*"))
 
 
 # --- checkpoints: resume from the newest complete one ---------------------------------------------------------
