@@ -164,3 +164,17 @@ def test_a_refused_pretraining_leaves_its_folder_and_the_corrected_command_runs(
     assert not (out / "run_config.json").exists()  # left as it was found: nothing claimed
     run_script("pretrain.py", settings)
     assert json.loads((out / "pretraining_stats.json").read_text())["W_s"] == 32
+
+
+# --- WordPiece: at most vocab_size tokens, or a one-line refusal ------------------------------------------------
+
+
+def test_a_wordpiece_vocabulary_smaller_than_the_alphabet_is_refused_naming_the_smallest():
+    from tlm_hf.data.tokenizer import train_wordpiece
+
+    texts = ["the quick brown fox jumps over the lazy dog"] * 4
+    with pytest.raises(SettingsError, match=r"^wordpiece_vocab_size 10 is below .*: (\d+) tokens .*give at least \1"):
+        train_wordpiece(texts, 10)
+    smallest = int(str(pytest.raises(SettingsError, train_wordpiece, texts, 10).value).split("give at least ")[1].split(",")[0])
+    assert len(train_wordpiece(texts, smallest)) <= smallest
+    assert len(train_wordpiece(texts, smallest + 20)) <= smallest + 20

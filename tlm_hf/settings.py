@@ -345,7 +345,8 @@ class PretrainSettings:
     # tenth of the corpus), or taken from the corpus rows matching heldout_where (e.g. split=valid); 0: none
     heldout_size: int = 500
     heldout_where: str | None = None
-    wordpiece_vocab_size: int | None = None  # train a WordPiece vocabulary of this size on W_s, instead of --tokenizer
+    # train a WordPiece vocabulary of at most this size on W_s, instead of --tokenizer; 0: none (turns off a recipe's)
+    wordpiece_vocab_size: int | None = None
     # dropout while pre-training (None: the architecture's); the saved config keeps the architecture's for fine-tuning
     pretraining_dropout: float | None = None
     num_proc: int | None = None  # worker processes for tokenising

@@ -76,6 +76,11 @@ def train_wordpiece(
     state = json.loads(trained.backend_tokenizer.to_str())
     state["added_tokens"] = [token for token in state["added_tokens"] if token["content"] not in continuations]
     tokenizer = BertTokenizer(tokenizer_object=Tokenizer.from_str(json.dumps(state)), do_lower_case=lowercase)
+    if len(tokenizer) > vocab_size:  # the trainer keeps every character (and ##character) whatever vocab_size says
+        raise SettingsError(
+            f"wordpiece_vocab_size {vocab_size} is below what these texts need to be spelled: {len(tokenizer)} tokens "
+            f"(special tokens, characters and ##-continuations); give at least {len(tokenizer)}, or 0 to train none"
+        )
     if output_dir is not None:
         tokenizer.save_pretrained(output_dir)
     return tokenizer
