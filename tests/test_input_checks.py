@@ -178,3 +178,18 @@ def test_a_wordpiece_vocabulary_smaller_than_the_alphabet_is_refused_naming_the_
     smallest = int(str(pytest.raises(SettingsError, train_wordpiece, texts, 10).value).split("give at least ")[1].split(",")[0])
     assert len(train_wordpiece(texts, smallest)) <= smallest
     assert len(train_wordpiece(texts, smallest + 20)) <= smallest + 20
+
+
+def test_a_config_field_misspelled_in_python_is_warned_naming_the_field():
+    from transformers.testing_utils import CaptureLogger
+
+    from tlm_hf import ConvBertConfig
+    from tlm_hf.models import configuration_conv_bert
+
+    with CaptureLogger(configuration_conv_bert.logger) as captured:
+        config = ConvBertConfig(hiden_dropout_prob=0.5)
+    assert config.hidden_dropout_prob == 0.1  # transformers' configs keep unknown keys: not refused, but said
+    assert "'hiden_dropout_prob', which is not a field; did you mean 'hidden_dropout_prob'? " in captured.out
+    with CaptureLogger(configuration_conv_bert.logger) as captured:
+        ConvBertConfig(hidden_dropout_prob=0.5, problem_type="single_label_classification")
+    assert captured.out == ""

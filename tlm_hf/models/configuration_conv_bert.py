@@ -4,8 +4,14 @@ This file is copied next to saved weights so that a folder loads with `trust_rem
 `tlm_hf` is not installed: it imports nothing from `tlm_hf`.
 """
 
+import dataclasses
+import difflib
+
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
 
 # The paper's architectures. BERT-1 members are named after Table 8: `clN` convolutional layers (CLs)
 # with `dD` channels and a `kTxH` kernel (T tokens x H hidden units), then one transformer block with
@@ -166,6 +172,7 @@ class ConvBertConfig(PreTrainedConfig):
     byte_attention_heads: int = 4
 
     def __post_init__(self, **kwargs):
+        self._warn_near_misses(kwargs)
         # Defaults of the paper's CLs, only when there are CLs; a square int kernel becomes [k, k].
         if self.num_conv_layers > 0:
             self.conv_channels = 64 if self.conv_channels is None else self.conv_channels
@@ -177,6 +184,16 @@ class ConvBertConfig(PreTrainedConfig):
         kwargs.setdefault("auto_map", dict(AUTO_MAP))
         super().__post_init__(**kwargs)
         self._validate()
+
+    def _warn_near_misses(self, extra: dict) -> None:
+        """Configs keep keys that are not fields, by design (transformers' own); but a key a typo away from a field is
+        most likely that field misspelled, and the field silently keeps its value: say so, naming the field."""
+        fields = [f.name for f in dataclasses.fields(self)]
+        for key in extra:
+            near = difflib.get_close_matches(key, fields, n=1, cutoff=0.85)
+            if near and key not in fields:
+                logger.warning(f"ConvBertConfig got {key!r}, which is not a field; did you mean {near[0]!r}? "
+                               f"{near[0]} stays {getattr(self, near[0])!r}")
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "ConvBertConfig":
