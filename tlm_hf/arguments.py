@@ -54,15 +54,24 @@ def inherited_recipe(pretrained) -> str | None:
     return recipe
 
 
-def parse_settings(types, args=None, *, stage: str | None = None, required=()):
+def parse_settings(types, args=None, *, stage: str | None = None, required=(), description: str | None = None,
+                   prog: str | None = None):
     """Instances of `types` from the recipe, `--config FILE.yaml` and the command line (which wins).
 
     stage: "pretraining" or "finetuning" for scripts that train: their defaults are that stage of the recipe
         named by `recipe` (command line, then YAML file, then for fine-tuning the recipe the --pretrained folder
         was pre-trained with, then "paper"), with precision chosen now.
     required: fields that must be set by the YAML file or the command line.
+    description, prog: the help screen's text (default the docstring of the script run) and command name.
     """
-    parser = HfArgumentParser(types)
+    from .help import EPILOG, HelpFormatter, arrange_help, nearest_option
+
+    args = sys.argv[1:] if args is None else list(args)
+    show_all = "--help_all" in args  # --help with every Trainer option too
+    args = ["--help" if arg == "--help_all" else arg for arg in args]
+    main_doc = getattr(sys.modules.get("__main__"), "__doc__", None)
+    parser = HfArgumentParser(types, prog=prog, description=description or main_doc, epilog=EPILOG,
+                              formatter_class=HelpFormatter, usage="%(prog)s [--config FILE.yaml] [--SETTING VALUE ...]")
     parser.add_argument("--config", help="YAML file of settings; command-line flags override it")
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config")
@@ -85,9 +94,11 @@ def parse_settings(types, args=None, *, stage: str | None = None, required=()):
     parser.set_defaults(**{key: _coerce(actions[key], value) for key, value in values.items()})
     for dest, action in actions.items():
         action.required = dest in required and dest not in values
+    arrange_help(parser, types, show_all=show_all)
     *parsed, remaining = parser.parse_args_into_dataclasses(_plain_negative_numbers(args), return_remaining_strings=True)
     if remaining:
-        raise SettingsError(f"unknown option {remaining[0]!r}; run with --help for the list of settings")
+        raise SettingsError(f"unknown option {remaining[0]!r}"
+                            f"{nearest_option(parser, remaining[0]) or '; run with --help for the list of settings'}")
     check_parsed(parsed[: len(types)])  # ranges, and settings that need each other: before anything loads
     return parsed[: len(types)]
 

@@ -48,7 +48,7 @@ def _add_settings_command(sub, name: str, help: str, run):
     """A subcommand whose flags are the dataclasses of `tlm_hf.settings`, read by `tlm_hf.arguments`."""
     p = sub.add_parser(name, help=help, add_help=False, prefix_chars="\0")
     p.add_argument("flags", nargs=argparse.REMAINDER, help="the settings (--help lists them)")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, description=help)
 
 
 def _add_stats(sub):
@@ -64,7 +64,8 @@ def _run_stats(args):
     from .data.token_stats import STAT_DESCRIPTIONS, token_stats
     from .settings import STATS_SETTINGS
 
-    stats_settings, subset, corpus, task, tokenizer = parse_settings(STATS_SETTINGS, args.flags)
+    stats_settings, subset, corpus, task, tokenizer = parse_settings(STATS_SETTINGS, args.flags, prog="tlm stats",
+                                                                     description=args.description)
     tokenizer = tokenizer.load()
     task_data = task.load()
     paragraphs = subset.build(corpus.load(num_proc=stats_settings.num_proc), task_data, tokenizer,
@@ -95,7 +96,8 @@ def _run_subset(args):
     from .data.token_stats import token_stats
     from .settings import SUBSET_SETTINGS, SettingsError
 
-    out, subset, corpus, task, tokenizer_settings = parse_settings(SUBSET_SETTINGS, args.flags)
+    out, subset, corpus, task, tokenizer_settings = parse_settings(SUBSET_SETTINGS, args.flags, prog="tlm subset",
+                                                                   description=args.description)
     if out.output_dir is None:
         raise SettingsError("no output folder; pass --output_dir FOLDER")
     tokenizer = tokenizer_settings.load()
