@@ -131,7 +131,7 @@ def test_padded_and_unpadded_sequences_agree_in_eval_mode(kernel):
 
 
 def test_sparse_mlm_loss_equals_dense_loss():
-    model = randomize_batch_norm(ConvBertForMaskedLM(tiny_config())).eval()
+    model = randomize_batch_norm(ConvBertForMaskedLM(tiny_config(sparse_prediction=True))).eval()
     input_ids, attention_mask = batch()
     labels = torch.full_like(input_ids, -100)
     labels[0, [1, 4, 7]] = input_ids[0, [1, 4, 7]]
@@ -142,6 +142,32 @@ def test_sparse_mlm_loss_equals_dense_loss():
     torch.testing.assert_close(sparse.loss, dense_loss)
     assert sparse.logits.shape == (5, VOCAB)
     torch.testing.assert_close(sparse.logits, dense_logits[labels != -100])
+
+
+def test_without_sparse_prediction_labels_keep_full_logits_and_give_the_same_loss():
+    sparse = randomize_batch_norm(ConvBertForMaskedLM(tiny_config(sparse_prediction=True))).eval()
+    dense = ConvBertForMaskedLM(tiny_config()).eval()
+    dense.load_state_dict(sparse.state_dict())
+    assert not dense.config.sparse_prediction  # opt-in, as in ModernBERT
+    input_ids, attention_mask = batch()
+    labels = torch.full_like(input_ids, -100)
+    labels[0, [1, 4, 7]] = input_ids[0, [1, 4, 7]]
+    full = dense(input_ids, attention_mask, labels=labels)
+    assert full.logits.shape == (*input_ids.shape, VOCAB)
+    torch.testing.assert_close(full.loss, sparse(input_ids, attention_mask, labels=labels).loss)
+
+
+def test_input_ids_are_range_checked_on_the_cpu_without_a_device_sync_elsewhere(monkeypatch):
+    model = ConvBertModel(tiny_config()).eval()
+    input_ids, attention_mask = batch()
+    with pytest.raises(ValueError, match="outside this model's vocabulary"):
+        model(input_ids.masked_fill(attention_mask == 0, VOCAB), attention_mask)
+    # Off the CPU (a "meta" tensor stands for an accelerator's) the ids' range is not read back to the host.
+    def read_back(*args, **kwargs):
+        raise AssertionError("the input check synchronised with the device")
+
+    monkeypatch.setattr(torch, "aminmax", read_back)
+    model._check_inputs(input_ids.to("meta"), attention_mask.to("meta"), None)
 
 
 def test_mlm_loss_honours_num_items_in_batch_for_gradient_accumulation():
@@ -252,6 +278,20 @@ def test_presets_cover_the_paper_architectures():
     assert (bert6.num_hidden_layers, bert6.num_attention_heads, bert6.intermediate_size) == (6, 12, 3072)
     member = ConvBertConfig.from_preset("bert-1-cl2-d64-k16x3-h12")
     assert (member.num_conv_layers, member.conv_channels, member.conv_kernel_size) == (2, 64, [16, 3])
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_has_heads_of_64_and_a_feed_forward_four_times_the_hidden_size(name):
+    preset = PRESETS[name]
+    assert preset["hidden_size"] == 64 * preset["num_attention_heads"]
+    assert preset["intermediate_size"] == 4 * preset["hidden_size"]
+
+
+def test_tiny_preset_is_the_quick_matrix_encoder():
+    tiny = ConvBertConfig.from_preset("tiny")
+    quick = dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512,
+                 classifier_pooling="mean", num_conv_layers=0, norm_position="post")
+    assert {field: getattr(tiny, field) for field in quick} == quick
 
 
 def test_preset_fields_can_be_overridden():

@@ -309,21 +309,27 @@ class ModelSettings:
             raise SettingsError(f"unknown preset {self.preset!r}; use one of {', '.join(PRESETS)} or a path to a config.json")
 
     def config(self, tokenizer, **extra):
-        """The ConvBertConfig, with vocabulary size and special token ids taken from `tokenizer`."""
+        """The ConvBertConfig, with vocabulary size and special token ids taken from `tokenizer`.
+
+        Sparse MLM prediction is on (only labelled positions reach the vocabulary projection: what pre-training
+        evaluates and pays for); `config_overrides sparse_prediction=false` turns it off."""
         from .data.tokenizer import check_vocabulary
         from .models.configuration_conv_bert import PRESETS, ConvBertConfig
 
-        overrides = {**self.overrides(), **extra}
+        overrides = {"sparse_prediction": True, **self.overrides(), **extra}
         from_tokenizer = dict(
             vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, cls_token_id=tokenizer.cls_token_id,
             sep_token_id=tokenizer.sep_token_id, mask_token_id=tokenizer.mask_token_id,
         )
         if self.preset in PRESETS:
-            config = ConvBertConfig.from_preset(self.preset, **{**from_tokenizer, **overrides})
+            try:
+                config = ConvBertConfig.from_preset(self.preset, **{**from_tokenizer, **overrides})
+            except ValueError as err:  # the config's own check of its fields: a mistake in preset or overrides
+                raise SettingsError(str(err)) from None
         elif Path(self.preset).exists():
             try:
                 config = ConvBertConfig.from_pretrained(self.preset, **overrides)
-            except OSError as err:
+            except (OSError, ValueError) as err:
                 raise SettingsError(f"cannot read the preset {self.preset}: {str(err).strip().splitlines()[0]}") from None
         else:
             raise SettingsError(

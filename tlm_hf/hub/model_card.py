@@ -14,6 +14,7 @@ from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassificatio
 from ..data.files import data_name, is_local
 from ..data.tasks import TASKS
 from ..errors import SettingsError
+from ..training.run_definition import hyperparameters
 from ..training.runs import atomic_write, load_model_folder, model_folder_config, read_json
 
 CITATION = """```bibtex
@@ -27,11 +28,6 @@ CITATION = """```bibtex
 
 # Corpora a run may name by a bundled sample or a folder of that name: their Hub id and how the card names them.
 _KNOWN_CORPORA = {"wikitext2": ("Salesforce/wikitext", "WikiText-2"), "wikipedia": ("wikimedia/wikipedia", "Wikipedia")}
-_HYPERPARAMETERS = (
-    "recipe", "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
-    "gradient_accumulation_steps", "weight_decay", "lr_scheduler_type", "warmup_steps", "adam_beta2",
-    "mlm_probability", "max_length", "seed", "bf16", "fp16",
-)
 _EXAMPLE_TEXT = "The team won the championship after a late goal in the final."
 
 
@@ -84,8 +80,7 @@ def _flatten(settings: dict) -> dict:
 
 
 def _hyperparameters_table(run_config: dict | None) -> str:
-    settings = _flatten(run_config or {})
-    rows = [f"| {key} | {settings[key]} |" for key in _HYPERPARAMETERS if settings.get(key) not in (None, False)]
+    rows = [f"| {key} | {value} |" for key, value in hyperparameters(run_config).items()]
     if not rows:
         return "The run recorded no hyper-parameters."
     return "\n".join(["| hyper-parameter | value |", "| --- | --- |", *rows])

@@ -13,67 +13,48 @@ from transformers.utils import logging
 
 logger = logging.get_logger(__name__)
 
+def _bert(heads: int, blocks: int = 1, **fields) -> dict:
+    """A BERT shape named by its heads: heads of 64 dimensions (hidden = 64 x heads) and a feed-forward network
+    4 x hidden wide, as in BERT and in every architecture of the paper."""
+    hidden = 64 * heads
+    return dict(hidden_size=hidden, num_hidden_layers=blocks, num_attention_heads=heads, intermediate_size=4 * hidden,
+                **fields)
+
+
+def _conv(layers: int, channels: int, kernel: tuple[int, int]) -> dict:
+    """`layers` convolutional layers (CLs) of `channels` channels and a (tokens x hidden) `kernel`."""
+    return dict(num_conv_layers=layers, conv_channels=channels, conv_kernel_size=list(kernel))
+
+
 # The paper's architectures. BERT-1 members are named after Table 8: `clN` convolutional layers (CLs)
 # with `dD` channels and a `kTxH` kernel (T tokens x H hidden units), then one transformer block with
 # `hN` heads of 64 dimensions.
 PRESETS = {
-    "bert-6": dict(hidden_size=768, num_hidden_layers=6, num_attention_heads=12, intermediate_size=3072),
-    "bert-1-cl2-d64-k3x3-h8": dict(
-        hidden_size=512, num_hidden_layers=1, num_attention_heads=8, intermediate_size=2048,
-        num_conv_layers=2, conv_channels=64, conv_kernel_size=[3, 3],
-    ),
-    "bert-1-cl2-d64-k3x3-h12": dict(
-        hidden_size=768, num_hidden_layers=1, num_attention_heads=12, intermediate_size=3072,
-        num_conv_layers=2, conv_channels=64, conv_kernel_size=[3, 3],
-    ),
-    "bert-1-h24": dict(hidden_size=1536, num_hidden_layers=1, num_attention_heads=24, intermediate_size=6144),
-    "bert-1-cl2-d64-k16x3-h12": dict(
-        hidden_size=768, num_hidden_layers=1, num_attention_heads=12, intermediate_size=3072,
-        num_conv_layers=2, conv_channels=64, conv_kernel_size=[16, 3],
-    ),
-    "bert-1-cl3-d32-k3x3-h12": dict(
-        hidden_size=768, num_hidden_layers=1, num_attention_heads=12, intermediate_size=3072,
-        num_conv_layers=3, conv_channels=32, conv_kernel_size=[3, 3],
-    ),
+    "bert-6": _bert(12, blocks=6),
+    "bert-1-cl2-d64-k3x3-h8": _bert(8, **_conv(2, 64, (3, 3))),
+    "bert-1-cl2-d64-k3x3-h12": _bert(12, **_conv(2, 64, (3, 3))),
+    "bert-1-h24": _bert(24),
+    "bert-1-cl2-d64-k16x3-h12": _bert(12, **_conv(2, 64, (16, 3))),
+    "bert-1-cl3-d32-k3x3-h12": _bert(12, **_conv(3, 32, (3, 3))),
     # Table 9 (AG News, trained without pre-training): two plain BERT-1 and one with a single CL.
-    "bert-1-h12": dict(hidden_size=768, num_hidden_layers=1, num_attention_heads=12, intermediate_size=3072),
-    "bert-1-cl1-d64-k3x3-h12": dict(
-        hidden_size=768, num_hidden_layers=1, num_attention_heads=12, intermediate_size=3072,
-        num_conv_layers=1, conv_channels=64, conv_kernel_size=[3, 3],
-    ),
+    "bert-1-h12": _bert(12),
+    "bert-1-cl1-d64-k3x3-h12": _bert(12, **_conv(1, 64, (3, 3))),
     # Not in the paper: Table 8's five shapes with a third of the heads and an eighth of the channels, for
     # committees that are fast on a CPU, where 64-channel CLs over the 128 x hidden plane dominate latency.
-    "bert-1-cl2-d8-k3x3-h3": dict(
-        hidden_size=192, num_hidden_layers=1, num_attention_heads=3, intermediate_size=768,
-        num_conv_layers=2, conv_channels=8, conv_kernel_size=[3, 3],
-    ),
-    "bert-1-cl2-d8-k3x3-h4": dict(
-        hidden_size=256, num_hidden_layers=1, num_attention_heads=4, intermediate_size=1024,
-        num_conv_layers=2, conv_channels=8, conv_kernel_size=[3, 3],
-    ),
-    "bert-1-h8": dict(hidden_size=512, num_hidden_layers=1, num_attention_heads=8, intermediate_size=2048),
-    "bert-1-cl2-d8-k16x3-h4": dict(
-        hidden_size=256, num_hidden_layers=1, num_attention_heads=4, intermediate_size=1024,
-        num_conv_layers=2, conv_channels=8, conv_kernel_size=[16, 3],
-    ),
-    "bert-1-cl3-d4-k3x3-h4": dict(
-        hidden_size=256, num_hidden_layers=1, num_attention_heads=4, intermediate_size=1024,
-        num_conv_layers=3, conv_channels=4, conv_kernel_size=[3, 3],
-    ),
+    "bert-1-cl2-d8-k3x3-h3": _bert(3, **_conv(2, 8, (3, 3))),
+    "bert-1-cl2-d8-k3x3-h4": _bert(4, **_conv(2, 8, (3, 3))),
+    "bert-1-h8": _bert(8),
+    "bert-1-cl2-d8-k16x3-h4": _bert(4, **_conv(2, 8, (16, 3))),
+    "bert-1-cl3-d4-k3x3-h4": _bert(4, **_conv(3, 4, (3, 3))),
+    # Not in the paper: the quick matrix's encoder (train/configs/quick.yaml), 2 blocks of hidden 128 with mean
+    # pooling, which pre-trains and fine-tunes in minutes on a laptop CPU.
+    "tiny": _bert(2, blocks=2, classifier_pooling="mean"),
     # Not in the paper: Super Tiny Language Models' ideas at its parameter targets (about 10M and 50M) and at
     # BERT-1's shape. Byte-level pooled input replaces the vocabulary-sized embedding; one feed-forward network
     # serves every block.
-    "stlm-10m": dict(
-        hidden_size=512, num_hidden_layers=6, num_attention_heads=8, intermediate_size=2048, share_ffn=True,
-        input_mode="bytes",
-    ),
-    "stlm-50m": dict(
-        hidden_size=768, num_hidden_layers=18, num_attention_heads=12, intermediate_size=3072, share_ffn=True,
-        input_mode="bytes",
-    ),
-    "stlm-bert-1": dict(
-        hidden_size=768, num_hidden_layers=1, num_attention_heads=12, intermediate_size=3072, input_mode="bytes",
-    ),
+    "stlm-10m": _bert(8, blocks=6, share_ffn=True, input_mode="bytes"),
+    "stlm-50m": _bert(12, blocks=18, share_ffn=True, input_mode="bytes"),
+    "stlm-bert-1": _bert(12, input_mode="bytes"),
 }
 
 
@@ -126,6 +107,11 @@ class ConvBertConfig(PreTrainedConfig):
       transformer blocks (`byte_attention_heads`) over each token's bytes and mean-pools them into the token's
       vector; [PAD] [CLS] [SEP] [MASK] keep learned vectors. The MLM head decodes a token's bytes.
       `vocab_size` then only bounds the special token ids.
+    - `sparse_prediction` (ModernBERT's name): with `labels`, only labelled positions reach the MLM head, and
+      `logits` hold one row per labelled position (`(num_labelled, vocab_size)`, row-major) instead of
+      `(batch, sequence, vocab_size)`. Projecting every position onto a 30k vocabulary dominates a tiny model's
+      cost, although only ~15% of positions carry a label; pre-training turns it on. Without labels (e.g.
+      `pipeline("fill-mask")`) the logits are always full.
 
     Example:
 
@@ -170,6 +156,7 @@ class ConvBertConfig(PreTrainedConfig):
     byte_embedding_size: int = 64
     byte_encoder_layers: int = 2
     byte_attention_heads: int = 4
+    sparse_prediction: bool = False
 
     def __post_init__(self, **kwargs):
         self._warn_near_misses(kwargs)

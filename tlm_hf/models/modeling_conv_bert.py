@@ -25,20 +25,21 @@ from transformers.utils.output_capturing import capture_outputs
 from .configuration_conv_bert import BYTE_PAD, BYTE_VOCAB_SIZE, ConvBertConfig
 
 
-def token_size(config: ConvBertConfig) -> int:
-    """Width of the token embeddings and of the tied MLM decoder: `embedding_size`, or else `hidden_size`."""
+def word_embedding_size(config: ConvBertConfig) -> int:
+    """Width of the word embeddings and of the tied MLM decoder: `embedding_size` (factorised), else `hidden_size`."""
     return config.hidden_size if config.embedding_size is None else config.embedding_size
 
 
 class ConvBertEmbeddings(nn.Module):
-    """Word (projected, if factorised) + position + token-type embeddings, then LayerNorm and dropout (as in BERT)."""
+    """Word (projected, if factorised) + position + token-type embeddings, then LayerNorm and dropout (as in BERT).
 
-    def __init__(self, config: ConvBertConfig):
+    Without `word_embeddings` (byte-level input) the token vectors always arrive as `inputs_embeds`."""
+
+    def __init__(self, config: ConvBertConfig, word_embeddings: bool = True):
         super().__init__()
-        # With input_mode="bytes" there are no word embeddings: ConvBertByteEmbeddings gives inputs_embeds.
         self.word_embeddings = (
-            nn.Embedding(config.vocab_size, token_size(config), padding_idx=config.pad_token_id)
-            if config.input_mode == "tokens" else None
+            nn.Embedding(config.vocab_size, word_embedding_size(config), padding_idx=config.pad_token_id)
+            if word_embeddings else None
         )
         # ALBERT's factorised embedding: `embedding_size`-wide token vectors (and inputs_embeds), projected.
         factorised = config.embedding_size is not None
@@ -140,66 +141,94 @@ def eager_attention_forward(module, query, key, value, attention_mask, scaling, 
     return torch.matmul(attn_weights, value).transpose(1, 2).contiguous(), attn_weights
 
 
-class ConvBertAttention(nn.Module):
-    """The attention sublayer; in a pre-LayerNorm block it normalises its input first (`LayerNorm`)."""
-
-    def __init__(self, config: ConvBertConfig):
-        super().__init__()
-        self.self = ConvBertSelfAttention(config)
-        self.output = ConvBertResidualOutput(config, config.hidden_size)
-        pre_norm = config.norm_position == "pre"
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if pre_norm else None
-
-    def forward(self, hidden_states, attention_mask=None, **kwargs):
-        normed = hidden_states if self.LayerNorm is None else self.LayerNorm(hidden_states)
-        attn_output, _ = self.self(normed, attention_mask, **kwargs)
-        return self.output(attn_output, hidden_states)
-
-
-class ConvBertResidualOutput(nn.Module):
-    """Dense -> dropout -> residual + x, then LayerNorm in a post-LayerNorm block (BERT): closes both the
-    attention and the FFN sublayer."""
+class ConvBertResidual(nn.Module):
+    """Dense -> dropout -> + residual: how a sublayer of a pre-LayerNorm block ends."""
 
     def __init__(self, config: ConvBertConfig, in_features: int):
         super().__init__()
         self.dense = nn.Linear(in_features, config.hidden_size)
-        post_norm = config.norm_position == "post"
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if post_norm else None
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states, residual):
-        hidden_states = self.dropout(self.dense(hidden_states)) + residual
-        return hidden_states if self.LayerNorm is None else self.LayerNorm(hidden_states)
+        return self.dropout(self.dense(hidden_states)) + residual
+
+
+class ConvBertOutput(ConvBertResidual):
+    """Dense -> dropout -> + residual -> LayerNorm: how a sublayer of a post-LayerNorm block (BERT) ends."""
+
+    def __init__(self, config: ConvBertConfig, in_features: int):
+        super().__init__(config, in_features)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden_states, residual):
+        return self.LayerNorm(super().forward(hidden_states, residual))
+
+
+class ConvBertAttention(nn.Module):
+    """The attention sublayer of a post-LayerNorm block: LN(x + attn(x))."""
+
+    def __init__(self, config: ConvBertConfig):
+        super().__init__()
+        self.self = ConvBertSelfAttention(config)
+        self.output = ConvBertOutput(config, config.hidden_size)
+
+    def forward(self, hidden_states, attention_mask=None, **kwargs):
+        attn_output, _ = self.self(hidden_states, attention_mask, **kwargs)
+        return self.output(attn_output, hidden_states)
+
+
+class ConvBertPreNormAttention(nn.Module):
+    """The attention sublayer of a pre-LayerNorm block: x + attn(LN(x))."""
+
+    def __init__(self, config: ConvBertConfig):
+        super().__init__()
+        self.self = ConvBertSelfAttention(config)
+        self.output = ConvBertResidual(config, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden_states, attention_mask=None, **kwargs):
+        attn_output, _ = self.self(self.LayerNorm(hidden_states), attention_mask, **kwargs)
+        return self.output(attn_output, hidden_states)
 
 
 class ConvBertIntermediate(nn.Module):
-    """The FFN's first dense layer and activation; in a pre-LayerNorm block it normalises its input first."""
+    """The feed-forward network's first dense layer and activation."""
 
     def __init__(self, config: ConvBertConfig):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
         self.intermediate_act_fn = ACT2FN[config.hidden_act]
-        pre_norm = config.norm_position == "pre"
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if pre_norm else None
 
     def forward(self, hidden_states):
-        if self.LayerNorm is not None:
-            hidden_states = self.LayerNorm(hidden_states)
         return self.intermediate_act_fn(self.dense(hidden_states))
 
 
-class ConvBertLayer(GradientCheckpointingLayer):
-    """One transformer block: post-LayerNorm as in BERT, x = LN(x + attn(x)), then x = LN(x + ffn(x)); or
-    pre-LayerNorm, x = x + attn(LN(x)), then x = x + ffn(LN(x)) (the sublayers place their norms).
-
-    With `share_ffn` the block owns no feed-forward sublayer and runs the encoder's `shared_ffn`."""
+class ConvBertPreNormIntermediate(ConvBertIntermediate):
+    """LayerNorm, then the feed-forward network's first dense layer and activation (a pre-LayerNorm block)."""
 
     def __init__(self, config: ConvBertConfig):
+        super().__init__(config)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden_states):
+        return super().forward(self.LayerNorm(hidden_states))
+
+
+class ConvBertLayer(GradientCheckpointingLayer):
+    """A post-LayerNorm transformer block, BERT's, with BERT's weight names: x = LN(x + attn(x)), then
+    x = LN(x + ffn(x)), where ffn(x) = output(intermediate(x)).
+
+    Without `own_ffn` (share_ffn) the block holds no feed-forward sublayer and runs the one `forward` is given."""
+
+    attention_class = ConvBertAttention
+    intermediate_class = ConvBertIntermediate
+    output_class = ConvBertOutput
+
+    def __init__(self, config: ConvBertConfig, own_ffn: bool = True):
         super().__init__()
-        self.attention = ConvBertAttention(config)
-        own_ffn = not config.share_ffn
-        self.intermediate = ConvBertIntermediate(config) if own_ffn else None
-        self.output = ConvBertResidualOutput(config, config.intermediate_size) if own_ffn else None
+        self.attention = self.attention_class(config)
+        self.intermediate = self.intermediate_class(config) if own_ffn else None
+        self.output = self.output_class(config, config.intermediate_size) if own_ffn else None
 
     def forward(self, hidden_states, attention_mask=None, shared_ffn=None, **kwargs):
         attention_output = self.attention(hidden_states, attention_mask, **kwargs)
@@ -208,33 +237,45 @@ class ConvBertLayer(GradientCheckpointingLayer):
         return self.output(self.intermediate(attention_output), attention_output)
 
 
+class ConvBertPreNormLayer(ConvBertLayer):
+    """A pre-LayerNorm transformer block (Cramming, academic-budget BERT): x = x + attn(LN(x)), then
+    x = x + ffn(LN(x)). The same `forward`: its sublayers normalise their input (`attention.LayerNorm`,
+    `intermediate.LayerNorm`) and add without a norm after."""
+
+    attention_class = ConvBertPreNormAttention
+    intermediate_class = ConvBertPreNormIntermediate
+    output_class = ConvBertResidual
+
+
 class ConvBertSharedFeedForward(nn.Module):
     """The one feed-forward sublayer (a block's `intermediate` and `output`) that every block runs with
     `share_ffn` (MobiLlama). The encoder owns it, so its weights are one tensor in memory and in the checkpoint."""
 
-    def __init__(self, config: ConvBertConfig):
+    def __init__(self, config: ConvBertConfig, layer_class: type[ConvBertLayer]):
         super().__init__()
-        self.intermediate = ConvBertIntermediate(config)
-        self.output = ConvBertResidualOutput(config, config.intermediate_size)
+        self.intermediate = layer_class.intermediate_class(config)
+        self.output = layer_class.output_class(config, config.intermediate_size)
 
     def forward(self, hidden_states):
         return self.output(self.intermediate(hidden_states), hidden_states)
 
 
 class ConvBertEncoder(nn.Module):
-    """The transformer blocks; a pre-LayerNorm encoder normalises the last block's output (`LayerNorm`), whose
-    residual stream is otherwise never normalised.
+    """The transformer blocks, where `norm_position`, `share_ffn` and `share_blocks` act (and nowhere else).
 
-    Shared weights are modules owned once (no tied copies): with `share_blocks` (ALBERT) the encoder holds one
-    block, `layer.0`, and runs it `num_hidden_layers` times; with `share_ffn` it holds the blocks' `shared_ffn`."""
+    `norm_position` chooses the block class: post-LayerNorm (BERT) or pre-LayerNorm, whose encoder then normalises
+    the last block's output (`LayerNorm`): its residual stream is otherwise never normalised. Shared weights are
+    modules owned once (no tied copies): with `share_blocks` (ALBERT) the encoder holds one block, `layer.0`, and
+    runs it `num_hidden_layers` times; with `share_ffn` it holds the blocks' `shared_ffn`."""
 
     def __init__(self, config: ConvBertConfig):
         super().__init__()
+        pre_norm = config.norm_position == "pre"
+        layer_class = ConvBertPreNormLayer if pre_norm else ConvBertLayer
         num_blocks = 1 if config.share_blocks else config.num_hidden_layers
         self.runs_per_block = config.num_hidden_layers // num_blocks
-        self.layer = nn.ModuleList(ConvBertLayer(config) for _ in range(num_blocks))
-        self.shared_ffn = ConvBertSharedFeedForward(config) if config.share_ffn else None
-        pre_norm = config.norm_position == "pre"
+        self.layer = nn.ModuleList(layer_class(config, own_ffn=not config.share_ffn) for _ in range(num_blocks))
+        self.shared_ffn = ConvBertSharedFeedForward(config, layer_class) if config.share_ffn else None
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if pre_norm else None
 
     def forward(self, hidden_states, attention_mask=None, **kwargs):
@@ -270,9 +311,9 @@ class ConvBertPredictionHeadTransform(nn.Module):
 
     def __init__(self, config: ConvBertConfig):
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, token_size(config))
+        self.dense = nn.Linear(config.hidden_size, word_embedding_size(config))
         self.transform_act_fn = ACT2FN[config.hidden_act]
-        self.LayerNorm = nn.LayerNorm(token_size(config), eps=config.layer_norm_eps)
+        self.LayerNorm = nn.LayerNorm(word_embedding_size(config), eps=config.layer_norm_eps)
 
     def forward(self, hidden_states):
         return self.LayerNorm(self.transform_act_fn(self.dense(hidden_states)))
@@ -284,7 +325,7 @@ class ConvBertLMPredictionHead(nn.Module):
     def __init__(self, config: ConvBertConfig):
         super().__init__()
         self.transform = ConvBertPredictionHeadTransform(config)
-        self.decoder = nn.Linear(token_size(config), config.vocab_size, bias=True)
+        self.decoder = nn.Linear(word_embedding_size(config), config.vocab_size, bias=True)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
     def forward(self, hidden_states):
@@ -400,7 +441,7 @@ class ConvBertPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_flex_attn = True
     _supports_attention_backend = True
-    _no_split_modules = ["ConvBertEmbeddings", "ConvBertConvFrontEnd", "ConvBertLayer"]
+    _no_split_modules = ["ConvBertEmbeddings", "ConvBertConvFrontEnd", "ConvBertLayer", "ConvBertPreNormLayer"]
     _can_record_outputs = {"hidden_states": ConvBertLayer, "attentions": ConvBertSelfAttention}
 
     @torch.no_grad()
@@ -415,8 +456,11 @@ class ConvBertModel(ConvBertPreTrainedModel):
 
     def __init__(self, config: ConvBertConfig, add_pooling_layer: bool = True):
         super().__init__(config)
-        self.embeddings = ConvBertEmbeddings(config)
-        self.byte_embeddings = ConvBertByteEmbeddings(config) if config.input_mode == "bytes" else None
+        # Byte-level input (STLM) is chosen here, once: ConvBertByteEmbeddings turn each token's bytes into the
+        # token vectors that word embeddings give otherwise (ConvBertForMaskedLM's head follows this choice).
+        byte_level = config.input_mode == "bytes"
+        self.embeddings = ConvBertEmbeddings(config, word_embeddings=not byte_level)
+        self.byte_embeddings = ConvBertByteEmbeddings(config) if byte_level else None
         self.conv = ConvBertConvFrontEnd(config) if config.num_conv_layers > 0 else None
         self.encoder = ConvBertEncoder(config)
         self.pooler = ConvBertPooler(config) if add_pooling_layer else None
@@ -467,17 +511,20 @@ class ConvBertModel(ConvBertPreTrainedModel):
         return BaseModelOutputWithPooling(last_hidden_state=sequence_output, pooler_output=pooled_output)
 
     def _check_inputs(self, input_ids, attention_mask, inputs_embeds):
-        """Refuse inputs that would otherwise fail deep inside torch (an embedding index error, a device-side
-        assert on a GPU, a broadcasting error in attention) or silently misalign the padding mask."""
+        """Refuse inputs that would otherwise fail deep inside torch (an embedding index error, a broadcasting
+        error in attention) or silently misalign the padding mask.
+
+        Token ids are range-checked on the CPU only: on an accelerator reading their range back would stop the
+        host every step (a device sync), and an id out of range fails there in the embedding anyway."""
         name, tokens = ("input_ids", input_ids) if input_ids is not None else ("inputs_embeds", inputs_embeds)
         if attention_mask is not None and attention_mask.shape != tokens.shape[:2]:
             raise ValueError(
                 f"attention_mask has shape {tuple(attention_mask.shape)} but {name} has shape "
                 f"{tuple(tokens.shape[:2])} (batch, sequence): pass the attention_mask returned with the tokens."
             )
-        if input_ids is None or torch.compiler.is_compiling():  # a data-dependent check would break the graph
-            return
-        low, high = torch.stack(torch.aminmax(input_ids)).tolist()  # one reduction, one device sync
+        if input_ids is None or input_ids.device.type != "cpu" or torch.compiler.is_compiling():
+            return  # no sync on an accelerator; and a data-dependent check would break a compiled graph
+        low, high = torch.stack(torch.aminmax(input_ids)).tolist()  # one reduction
         vocab_size = self.config.vocab_size
         if low < 0 or high >= vocab_size:
             raise ValueError(
@@ -486,21 +533,20 @@ class ConvBertModel(ConvBertPreTrainedModel):
             )
 
 
-ROW_BUCKET = 256  # labelled rows reach the MLM head in multiples of this (see ConvBertForMaskedLM.forward)
+ROW_BUCKET = 256  # with sparse_prediction, labelled rows reach the MLM head in multiples of this
 
 
 class ConvBertForMaskedLM(ConvBertPreTrainedModel):
-    """Masked language model. With labels, only labelled positions reach the vocabulary projection.
+    """Masked language model: `logits` `(batch, sequence, vocab_size)`, and with `labels` the mean cross-entropy
+    over labelled positions.
 
-    Projecting every position onto a 30k vocabulary dominates a tiny model's cost, although only ~15% of
-    positions carry a label; with `labels`, `logits` therefore holds one row per labelled position
-    (shape `(num_labelled, vocab_size)`, in row-major order). Without labels it holds the full
-    `(batch, sequence, vocab_size)` logits, e.g. for `pipeline("fill-mask")`.
+    With `config.sparse_prediction` and `labels`, only labelled positions reach the vocabulary projection, and
+    `logits` hold one row per labelled position (`(num_labelled, vocab_size)`, in row-major order).
 
     Byte-level (`input_mode="bytes"`): `labels` are byte ids `(batch, sequence, max_token_bytes)` (see
-    `tlm_hf.data.bytes`), each labelled token's hidden state is decoded into its bytes (`ConvBertByteLMHead`), the
-    loss is the mean cross-entropy over labelled bytes, and `logits` are `(num_labelled, max_token_bytes, 258)`
-    (`(batch, sequence, max_token_bytes, 258)` without labels).
+    `tlm_hf.data.bytes`), a token's hidden state is decoded into its bytes (`ConvBertByteLMHead`), the loss is the
+    mean cross-entropy over labelled bytes, and `logits` are `(batch, sequence, max_token_bytes, 258)`
+    (`(num_labelled, max_token_bytes, 258)` with sparse prediction).
     """
 
     _tied_weights_keys = {
@@ -511,7 +557,7 @@ class ConvBertForMaskedLM(ConvBertPreTrainedModel):
     def __init__(self, config: ConvBertConfig):
         super().__init__(config)
         self.bert = ConvBertModel(config, add_pooling_layer=False)
-        if config.input_mode == "bytes":
+        if self.bert.byte_embeddings is not None:  # the head that decodes what the embeddings read: bytes
             self.cls = ConvBertByteLMHead(config)
             self._tied_weights_keys = {"cls.decoder.weight": "bert.byte_embeddings.byte_embeddings.weight"}
         else:
@@ -522,7 +568,7 @@ class ConvBertForMaskedLM(ConvBertPreTrainedModel):
         self._keys_to_ignore_on_save = set(self._tied_weights_keys)
 
     def get_output_embeddings(self):
-        return self.cls.predictions.decoder if self.config.input_mode == "tokens" else None
+        return self.cls.predictions.decoder if isinstance(self.cls, ConvBertOnlyMLMHead) else None
 
     def set_output_embeddings(self, new_embeddings):
         self.cls.predictions.decoder = new_embeddings
@@ -547,21 +593,21 @@ class ConvBertForMaskedLM(ConvBertPreTrainedModel):
             **kwargs,
         )
         sequence_output = outputs.last_hidden_state
-        loss = None
-        if labels is not None:
+        if labels is not None and self.config.sparse_prediction:
             labelled = labels != -100
             if labels.dim() == 3:  # byte labels (batch, sequence, max_token_bytes): decode tokens with any label
                 labelled = labelled.any(dim=-1)
-            rows = sequence_output[labelled]
+            rows, labels = sequence_output[labelled], labels[labelled]
             # The number of labelled rows changes every batch; padding it to a multiple of ROW_BUCKET gives the
             # projection a few shapes instead of one per batch (CPU matmul libraries build and cache a kernel per
             # shape: memory grows and steps slow down). The padding rows are dropped before the loss.
             padding = -len(rows) % ROW_BUCKET
             logits = self.cls(nn.functional.pad(rows, (0, 0, 0, padding)))[: len(rows)]
-            # float32 loss on the labelled rows only; `num_items_in_batch` keeps gradient accumulation exact.
-            loss = fixed_cross_entropy(logits.float().flatten(0, -2), labels[labelled].flatten(), num_items_in_batch)
         else:
             logits = self.cls(sequence_output)
+        loss = None
+        if labels is not None:  # float32 loss; `num_items_in_batch` keeps gradient accumulation exact
+            loss = fixed_cross_entropy(logits.float().flatten(0, -2), labels.flatten(), num_items_in_batch)
         return MaskedLMOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )

@@ -5,9 +5,7 @@ statistics, and test accuracy over seeds for two arms: fine-tuned from that pre-
 scratch (same architecture, random initialisation). Gap = mean accuracy pre-trained - mean scratch.
 """
 
-import hashlib
 import io
-import json
 import statistics
 import subprocess
 import textwrap
@@ -29,6 +27,7 @@ from ..settings import (
 )
 from .recipes import get_recipe
 from .results import markdown_table, write_results
+from .run_definition import cache_key
 from .runs import atomic_write, last_complete_checkpoint, read_json
 
 # Held-out MLM loss, masked-token accuracy, unigram loss and context gain of the row's pre-training (see
@@ -38,16 +37,6 @@ ROW_FIELDS = (
     "subset", "W_s", "T_W", "T_C", "T_M", *HELDOUT_FIELDS, "acc_pretrained_mean", "acc_pretrained_std",
     "acc_scratch_mean", "acc_scratch_std", "gap", "acc_pretrained_best_mean", "acc_scratch_best_mean", "seeds",
 )
-
-
-# Settings that change how a run is executed, not what it computes: left out of its cache key, so a
-# finished run is reused whatever they were. Every other setting of a child run is part of the key.
-EXECUTION_ONLY = frozenset({
-    "output_dir", "resume", "num_proc", "launcher", "dry_run", "disable_tqdm", "report_to", "log_level",
-    "logging_strategy", "logging_steps", "logging_first_step", "save_strategy", "save_steps", "save_total_limit",
-    "dataloader_num_workers", "dataloader_pin_memory", "dataloader_persistent_workers", "dataloader_prefetch_factor",
-    "per_device_eval_batch_size", "push_to_hub", "hub_model_id", "hub_token", "hub_private_repo", "hub_revision",
-})
 
 
 @dataclass
@@ -119,18 +108,6 @@ def broadcast_rows(exp: ExperimentSettings) -> list[dict]:
             raise SettingsError(f"{name} has {len(values)} values for {n} rows (w_s); give one value or {n}")
     return [{name: (values[i if len(values) > 1 else 0] if values else None) for name, values in columns.items()}
             for i in range(n)]
-
-
-def run_key(settings: dict) -> str:
-    """A short hash of a run's settings: equal settings, equal key, so a finished run is found again."""
-    canonical = json.dumps(settings, sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
-
-
-def cache_key(stage: str, settings: dict) -> str:
-    """The key of a child run: its settings over its recipe's values, less the EXECUTION_ONLY ones."""
-    resolved = {**getattr(get_recipe(settings.get("recipe", "paper")), stage), **settings}
-    return run_key({key: value for key, value in resolved.items() if key not in EXECUTION_ONLY})
 
 
 def _given(**values) -> dict:

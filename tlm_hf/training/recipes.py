@@ -55,9 +55,11 @@ FAST = Recipe(
 
 RECIPES = {recipe.name: recipe for recipe in (PAPER, FAST)}
 
-# How a run is executed, the same under every recipe: a checkpoint and a held-out evaluation per pre-training
-# epoch (the last two checkpoints kept, for --resume); test accuracy after every fine-tuning epoch.
-_EXECUTION = dict(
+# What every recipe runs with: a checkpoint and a held-out evaluation per pre-training epoch (the last two
+# checkpoints kept, for --resume); test accuracy after every fine-tuning epoch. Checkpoints, logging and evaluation
+# batches are execution-only (run_definition.EXECUTION_ONLY); the evaluation schedule is part of a run: it decides
+# which evaluations its results hold.
+_SHARED_DEFAULTS = dict(
     pretraining=dict(logging_strategy="epoch", save_strategy="epoch", save_total_limit=2, eval_strategy="epoch",
                      per_device_eval_batch_size=64),
     finetuning=dict(per_device_eval_batch_size=128, eval_strategy="epoch", logging_strategy="epoch", save_strategy="no"),
@@ -89,7 +91,7 @@ def recipe_defaults(name: str, stage: str) -> dict:
     """Defaults of a run of `stage` ("pretraining" or "finetuning"): the recipe, execution and precision."""
     recipe = get_recipe(name)
     return {
-        **getattr(recipe, stage), **_EXECUTION[stage], **precision_args(),
+        **getattr(recipe, stage), **_SHARED_DEFAULTS[stage], **precision_args(),
         "dataloader_pin_memory": torch.cuda.is_available(),
     }
 

@@ -6,10 +6,10 @@ import json
 import os
 import re
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import SettingsError
+from .run_definition import first_difference, run_config  # noqa: F401  (run_config: the scripts import it here)
 
 
 def atomic_write(path, data: str | bytes) -> None:
@@ -43,24 +43,6 @@ def write_json(path, data) -> None:
 
 def read_json(path):
     return json.loads(Path(path).read_text())
-
-
-# TrainingArguments that change what a run computes (not how fast or how it logs).
-RUN_DEFINING_ARGS = (
-    "learning_rate", "weight_decay", "num_train_epochs", "max_steps", "per_device_train_batch_size",
-    "gradient_accumulation_steps", "lr_scheduler_type", "warmup_steps", "seed", "optim", "bf16", "fp16",
-)
-
-
-def run_config(settings, training_args) -> dict:
-    """The run_config.json of a run: every script setting and the run-defining TrainingArguments."""
-    merged = {}
-    for part in settings:
-        merged.update(asdict(part))
-    merged.pop("resume", None)
-    training = {name: getattr(training_args, name) for name in RUN_DEFINING_ARGS}
-    training["world_size"] = training_args.world_size
-    return json.loads(json.dumps({"settings": merged, "training": training}, default=str))
 
 
 # Open lock files of the run folders this process claimed: the locks last as long as the process.
@@ -101,15 +83,13 @@ def claim_run_dir(run_dir, config: dict, *, write: bool) -> None:
         lock_run_dir(run_dir)
     path = Path(run_dir) / "run_config.json"
     if path.exists() and run_dir_is_used(run_dir):
-        old = json.loads(path.read_text())
-        for section in ("settings", "training"):
-            for key in sorted(set(old.get(section, {})) | set(config[section])):
-                before, now = old.get(section, {}).get(key), config[section].get(key)
-                if before != now:
-                    raise SettingsError(
-                        f"{run_dir} already holds a different run ({key} was {before!r}, now {now!r}); "
-                        "choose another --output_dir or delete that folder"
-                    )
+        difference = first_difference(json.loads(path.read_text()), config)
+        if difference is not None:
+            key, before, now = difference
+            raise SettingsError(
+                f"{run_dir} already holds a different run ({key} was {before!r}, now {now!r}); "
+                "choose another --output_dir or delete that folder"
+            )
     if write:
         write_json(path, config)
 
