@@ -193,3 +193,34 @@ def test_a_config_field_misspelled_in_python_is_warned_naming_the_field():
     with CaptureLogger(configuration_conv_bert.logger) as captured:
         ConvBertConfig(hidden_dropout_prob=0.5, problem_type="single_label_classification")
     assert captured.out == ""
+
+
+# --- tlm convert-reference: broken or mismatched weights in one line -----------------------------------------------
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[:300])
+
+
+@pytest.mark.parametrize("breakage, message", [
+    (lambda ref: _truncate(ref / "model.safetensors"), "model.safetensors is not readable"),
+    (lambda ref: (ref / "model.safetensors").write_bytes(b"\xff" * 64), "model.safetensors is not readable"),
+    (lambda ref: ((ref / "model.safetensors").unlink(), _truncate(ref / "pytorch_model.bin")),
+     "pytorch_model.bin is not readable"),
+    (lambda ref: (ref / "config.json").write_text((ref / "config.json").read_text().replace(  # another model's
+        '"hidden_size": 32', '"hidden_size": 64')), "does not match its config.json: size mismatch"),
+])
+def test_convert_reference_reports_broken_or_mismatched_weights_in_one_line(tmp_path, capsys, breakage, message):
+    import torch
+    from test_modeling_conv_bert import build_reference
+
+    from tlm_hf.cli import main as tlm_main
+
+    reference = build_reference(2)
+    reference.save_pretrained(tmp_path / "ref")
+    torch.save(reference.state_dict(), tmp_path / "ref" / "pytorch_model.bin")
+    breakage(tmp_path / "ref")
+    capsys.readouterr()  # save_pretrained's progress bar
+    assert tlm_main(["convert-reference", str(tmp_path / "ref"), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err

@@ -28,8 +28,12 @@ def _add_convert_reference(sub):
     p = sub.add_parser(
         "convert-reference",
         help="Convert a checkpoint made by the paper's own code into a ConvBert folder.",
+        description="Convert a model of the paper's own code into a ConvBert folder. That code saves nothing itself: "
+        "call save_pretrained(FOLDER) on its model to get the folder (config.json and weights). A converted model "
+        "with convolutional layers gives other outputs than the paper's code on padded inputs, where the paper's code "
+        "lets padding leak into the convolution; on unpadded inputs they agree.",
     )
-    p.add_argument("src", help="folder with the paper code's config.json and weights")
+    p.add_argument("src", help="folder written by save_pretrained on the paper code's model (config.json, weights)")
     p.add_argument("dst", help="output folder (loads with AutoModel... and trust_remote_code=True)")
     p.set_defaults(run=_run_convert_reference)
 

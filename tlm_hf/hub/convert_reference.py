@@ -27,10 +27,16 @@ _COPIED_CONFIG_FIELDS = (
 
 
 def _load_state_dict(folder: Path) -> dict[str, torch.Tensor]:
-    if (folder / "model.safetensors").exists():
-        return load_file(folder / "model.safetensors")
-    if (folder / "pytorch_model.bin").exists():
-        return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    """The weights of the paper's folder; a truncated or garbage file is one line naming it."""
+    for name, load in (("model.safetensors", load_file),
+                       ("pytorch_model.bin", lambda path: torch.load(path, map_location="cpu", weights_only=True))):
+        if (folder / name).exists():
+            try:
+                return load(folder / name)
+            except Exception as err:  # SafetensorError, UnpicklingError, RuntimeError, EOFError: all a broken file
+                text = str(err).strip()
+                raise ValueError(f"{folder / name} is not readable ({text.splitlines()[0] if text else type(err).__name__}); "
+                                 "restore the file or save the paper's model again") from None
     raise FileNotFoundError(
         f"No model.safetensors or pytorch_model.bin in {folder}: point SRC at the folder the paper's code saved."
     )
@@ -98,7 +104,10 @@ def convert_reference_checkpoint(src: str | Path, dst: str | Path | None = None,
     is_classifier = any("SequenceClassification" in name for name in reference.get("architectures") or [])
     model = (ConvBertForSequenceClassification if is_classifier else ConvBertForMaskedLM)(config)
     renamed = {new: value for key, value in state_dict.items() if (new := _rename(key, has_conv)) is not None}
-    missing, unexpected = model.load_state_dict(renamed, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(renamed, strict=False)
+    except RuntimeError as err:  # size mismatch: another model's weights under this config
+        raise ValueError(f"{src} does not match its config.json: {str(err).strip().splitlines()[-1].strip()}") from None
     missing = [key for key in missing if not key.startswith("cls.predictions.decoder.")]  # tied, filled below
     if missing or unexpected:
         raise ValueError(
