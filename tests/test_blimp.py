@@ -221,3 +221,36 @@ def test_tlm_blimp_refuses_a_classifier_and_a_byte_level_model_in_one_line(tmp_p
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1].startswith("tlm blimp: error: this is a byte-level model")
     assert "Traceback" not in err
+
+
+# --- in the pipeline: the experiment table and the pre-trained model's card ------------------------------------
+
+
+def test_experiment_table_gets_a_blimp_column_only_when_pre_training_measured_it():
+    from tlm_hf.training.experiments import experiment_table, table_row
+
+    runs = [{"seed": 0, "accuracy_final": 0.8, "accuracy_best": 0.8}]
+    stats = {"W_s": 5000, "T_W": 3959, "T_M": 30, "context_gain": 0.42, "blimp_overall": 0.6123}
+    measured = table_row("random", stats, runs, runs)
+    assert measured["blimp_overall"] == 0.6123
+    assert "| context gain | BLiMP | Acc. pre-trained |" in experiment_table([measured])
+    assert "| +0.42 | 0.612 | 0.800 ± 0.000 |" in experiment_table([measured])
+    unmeasured = table_row("random", {**stats, "blimp_overall": None}, runs, runs)
+    assert "BLiMP" not in experiment_table([unmeasured])
+    assert "| +0.42 | - |" in experiment_table([unmeasured, measured])
+
+
+def test_pretrained_card_shows_the_blimp_score_when_pre_training_measured_it(tmp_path, wordpiece):
+    from tlm_hf.hub.model_card import build_model_card
+
+    stats = {"corpus": "sample:wikitext2", "W_s": 5000, "T_W": 3959, "seed": 42}
+    folder = tmp_path / "pretrained"
+    tiny_mlm(wordpiece).save_pretrained(folder)
+    wordpiece.save_pretrained(folder)
+    (folder / "pretraining_stats.json").write_text(json.dumps(stats))
+    assert "BLiMP" not in build_model_card(folder).text
+    (folder / "pretraining_stats.json").write_text(json.dumps(
+        {**stats, "blimp_overall": 0.6123, "blimp_pairs": 1340, "blimp_variant": "word-l2r"}))
+    card = build_model_card(folder).text
+    assert "## Grammar: BLiMP" in card and "On 1,340 minimal pairs" in card and "**61.2%**" in card
+    assert "word-l2r" in card

@@ -115,7 +115,8 @@ RANGES = {
                      "finetune_epochs", "logging_steps", "save_steps", "eval_steps"), _POSITIVE),
     **dict.fromkeys(("weight_decay", "scratch_weight_decay", "pretrain_weight_decay", "warmup_steps",
                      "max_grad_norm", "seed", "seeds", "data_seed", "task_seed", "subset_seed",
-                     "dataloader_num_workers", "heldout_size", "min_chars", "save_total_limit"), _NON_NEGATIVE),
+                     "dataloader_num_workers", "heldout_size", "min_chars", "save_total_limit",
+                     "blimp_pairs_per_paradigm"), _NON_NEGATIVE),
     **dict.fromkeys(("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
                      "batch_size", "num_proc", "min_count", "max_length", "threads", "jobs", "threads_per_run", "train_per_label",
                      "test_per_label", "validation_per_label"), _COUNT),
@@ -351,6 +352,9 @@ class PretrainSettings:
     # tenth of the corpus), or taken from the corpus rows matching heldout_where (e.g. split=valid); 0: none
     heldout_size: int = 500
     heldout_where: str | None = None
+    # BLiMP at every held-out evaluation, on this many minimal pairs per paradigm of the bundled sample (at most 100;
+    # 67 paradigms): grammar appearing as the MLM leaves its plateau (tlm_hf.evaluation.blimp); 0: none
+    blimp_pairs_per_paradigm: int = 0
     # train a WordPiece vocabulary of at most this size on W_s, instead of --tokenizer; 0: none (turns off a recipe's)
     wordpiece_vocab_size: int | None = None
     # dropout while pre-training (None: the architecture's); the saved config keeps the architecture's for fine-tuning

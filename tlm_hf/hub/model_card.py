@@ -121,7 +121,8 @@ def _pretraining(stats: dict | None) -> dict | None:
         T_W=stats.get("T_W"), T_C=stats.get("T_C"), T_M=stats.get("T_M"), task=stats.get("task"),
         seed=stats.get("seed", "n/a"),
         **{key: stats.get(key) for key in ("heldout_paragraphs", "heldout_source", "heldout_mlm_loss",
-                                           "heldout_perplexity", "heldout_accuracy", "unigram_loss", "context_gain")},
+                                           "heldout_perplexity", "heldout_accuracy", "unigram_loss", "context_gain",
+                                           "blimp_overall", "blimp_pairs", "blimp_variant")},
     )
 
 

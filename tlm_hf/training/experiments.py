@@ -31,8 +31,9 @@ from .run_definition import cache_key
 from .runs import atomic_write, last_complete_checkpoint, read_json
 
 # Held-out MLM loss, masked-token accuracy, unigram loss and context gain of the row's pre-training (see
-# tlm_hf.training.mlm): whether it cleared the unigram plateau.
-HELDOUT_FIELDS = ("heldout_mlm_loss", "heldout_accuracy", "unigram_loss", "context_gain")
+# tlm_hf.training.mlm): whether it cleared the unigram plateau; and its BLiMP score on a sample of minimal pairs,
+# when pre-training measured one (blimp_pairs_per_paradigm; tlm_hf.evaluation.blimp): what grammar it learnt.
+HELDOUT_FIELDS = ("heldout_mlm_loss", "heldout_accuracy", "unigram_loss", "context_gain", "blimp_overall")
 ROW_FIELDS = (
     "subset", "W_s", "T_W", "T_C", "T_M", *HELDOUT_FIELDS, "acc_pretrained_mean", "acc_pretrained_std",
     "acc_scratch_mean", "acc_scratch_std", "gap", "acc_pretrained_best_mean", "acc_scratch_best_mean", "seeds",
@@ -244,6 +245,7 @@ TABLE_COLUMNS = {
     "MLM loss (held-out)": lambda r: _fixed(r.get("heldout_mlm_loss")),
     "unigram loss": lambda r: _fixed(r.get("unigram_loss")),
     "context gain": lambda r: _fixed(r.get("context_gain"), "+.2f"),
+    "BLiMP": lambda r: _fixed(r.get("blimp_overall"), ".3f"),
     "Acc. pre-trained": lambda r: f"{r['acc_pretrained_mean']:.3f} ± {r['acc_pretrained_std']:.3f}",
     "Acc. scratch": lambda r: f"{r['acc_scratch_mean']:.3f} ± {r['acc_scratch_std']:.3f}",
     "Gap": lambda r: f"{r['gap']:+.3f}",
@@ -252,7 +254,14 @@ TABLE_COLUMNS = {
 
 def experiment_table(rows: list[dict], title: str = "") -> str:
     """The paper's table shape: W_s, T_W, T_M, accuracy mean ± std of both arms, gap."""
-    return markdown_table(rows, TABLE_COLUMNS, title)
+    return markdown_table(rows, _present(TABLE_COLUMNS, rows), title)
+
+
+def _present(columns: dict, rows: list[dict]) -> dict:
+    """`columns` without BLiMP when no row's pre-training measured it (blimp_pairs_per_paradigm was 0)."""
+    if any(row.get("blimp_overall") is not None for row in rows):
+        return columns
+    return {name: cell for name, cell in columns.items() if name != "BLiMP"}
 
 
 COMPARE_COLUMNS = {
@@ -260,6 +269,7 @@ COMPARE_COLUMNS = {
     "parameters": lambda r: _num(r.get("parameters")),
     "MLM loss (held-out)": lambda r: _fixed(r.get("heldout_mlm_loss")),
     "context gain": lambda r: _fixed(r.get("context_gain"), "+.2f"),
+    "BLiMP": TABLE_COLUMNS["BLiMP"],
     "steps (s)": lambda r: f"{r['global_step']:,} ({_fixed(r.get('pretraining_s'), '.0f')} s{_timed_part(r)})",
     "Acc. pre-trained": TABLE_COLUMNS["Acc. pre-trained"],
     "Acc. scratch": TABLE_COLUMNS["Acc. scratch"],
@@ -276,7 +286,7 @@ def _timed_part(row: dict) -> str:
 def compare_table(rows: list[dict], title: str = "") -> str:
     """Variants of one row (train/compare.py): parameters, held-out MLM loss, context gain, pre-training steps
     and wall-clock, accuracy of both arms and the gap."""
-    return markdown_table(rows, COMPARE_COLUMNS, title)
+    return markdown_table(rows, _present(COMPARE_COLUMNS, rows), title)
 
 
 def plot_results(rows: list[dict], title: str = "") -> bytes:
