@@ -1,6 +1,7 @@
 """train/committee.py end to end on tiny data, every shipped committee config, and the latency benchmark."""
 
 import json
+import re
 import runpy
 import sys
 
@@ -44,17 +45,17 @@ def test_scratch_committee_writes_the_table_and_a_loadable_committee(tmp_path, c
     )))
     out = tmp_path / "run"
     printed = run_committee(config, "--output_dir", str(out), capsys=capsys, monkeypatch=monkeypatch)
-    assert printed.count("[run] member") == 3
+    assert len(re.findall(r"\[run\] \d/3 member \d", printed)) == 3
 
     results = json.loads((out / "results.json").read_text())
     assert [row["model"] for row in results["rows"]] == [
         "member 0: bert-1-h12", "member 1: bert-1-h12", "member 2: bert-1-cl1-d64-k3x3-h12", "soft committee"
     ]
-    assert [row["cls"] for row in results["rows"][:3]] == [0, 0, 1] and results["rows"][2]["kernel"] == "3x3"
+    assert [row["conv_layers"] for row in results["rows"][:3]] == [0, 0, 1] and results["rows"][2]["kernel"] == "3x3"
     assert results["member_accuracies"] == [m["accuracy_final"] for m in results["members"]]
     assert [m["seed"] for m in results["members"]] == [42, 43, 44]  # independent members, own seeds
     assert "| soft committee |" in (out / "results.md").read_text()
-    assert (out / "results.csv").read_text().startswith("model,bert_blocks,cls,d,kernel,heads,accuracy")
+    assert (out / "results.csv").read_text().startswith("model,bert_blocks,conv_layers,d,kernel,heads,accuracy")
 
     # The committee folder: one model, its accuracy is that of the summed member logits on the test split.
     committee = AutoModelForSequenceClassification.from_pretrained(out)
@@ -94,7 +95,7 @@ def test_pretrained_members_are_fine_tuned_from_their_folders_and_compared_to_a_
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert [m["arm"] for m in results["members"]] == ["pretrained", "pretrained"]
     assert results["rows"][-1] == dict(
-        model="reference: bert-6", bert_blocks=6, cls=0, d="-", kernel="-", heads=12, accuracy=0.75
+        model="reference: bert-6", bert_blocks=6, conv_layers=0, d="-", kernel="-", heads=12, accuracy=0.75
     )
     assert results["reference_accuracy"] == 0.75
 

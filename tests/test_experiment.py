@@ -1,6 +1,7 @@
 """train/experiment.py end to end on tiny data, the results table, and every shipped config."""
 
 import json
+import re
 import runpy
 import sys
 from pathlib import Path
@@ -122,12 +123,22 @@ def test_compare_plans_every_variant_before_running_and_refuses_a_misspelled_set
         capsys.readouterr()
         runpy.run_path(str(REPO / "train" / "compare.py"), run_name="__main__")
 
-    with pytest.raises(SystemExit) as exit:
-        compare()
-    assert exit.value.code == 0
+    compare()  # a dry run: lists the runs, starts none
     plan = capsys.readouterr().out
     # one pre-training and two fine-tunes per variant; the plain and the masking variant share the scratch arms
-    assert plan.count("[would run] pre-training") == 3 and plan.count("[would run] scratch") == 4
+    assert len(re.findall(r"\[would run\] \d+/13 pre-training", plan)) == 3
+    assert len(re.findall(r"\[would run\] \d+/13 scratch", plan)) == 4
     variants.write_text(yaml.safe_dump({"variants": [{"name": "typo", "pretrain_args": {"mlm_probabilty": 0.3}}]}))
     with pytest.raises(SystemExit, match="unknown setting 'mlm_probabilty'; did you mean 'mlm_probability'"):
         compare()
+
+
+def test_one_seed_shows_no_spread_and_titles_count_in_the_singular():
+    from tlm_hf.training.experiments import count_of
+
+    stats = {"W_s": 5000, "T_W": 22137, "T_C": 17072, "T_M": 1470}
+    row = table_row("random", stats, [{"seed": 0, "accuracy_final": 0.8, "accuracy_best": 0.8}],
+                    [{"seed": 0, "accuracy_final": 0.7, "accuracy_best": 0.7}])
+    table = experiment_table([row])
+    assert "| 0.800 (n=1) | 0.700 (n=1) | +0.100 |" in table and "±" not in table
+    assert (count_of(1, "seed"), count_of(3, "seed")) == ("1 seed", "3 seeds")

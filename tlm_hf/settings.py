@@ -314,7 +314,7 @@ class ModelSettings:
 
         Sparse MLM prediction is on (only labelled positions reach the vocabulary projection: what pre-training
         evaluates and pays for); `config_overrides sparse_prediction=false` turns it off."""
-        from .data.tokenizer import check_vocabulary
+        from .data.tokenizer import match_tokenizer
         from .models.configuration_conv_bert import PRESETS, ConvBertConfig
 
         overrides = {"sparse_prediction": True, **self.overrides(), **extra}
@@ -336,7 +336,7 @@ class ModelSettings:
             raise SettingsError(
                 f"unknown preset {self.preset!r}; use one of {', '.join(PRESETS)} or a path to a config.json"
             )
-        check_vocabulary(config, tokenizer)
+        match_tokenizer(config, tokenizer)  # and the tokenizer takes the model's maximum length
         self.check_max_length(config)
         return config
 
@@ -361,6 +361,7 @@ class PretrainSettings:
     pretraining_dropout: float | None = None
     num_proc: int | None = None  # worker processes for tokenising
     resume: bool = False  # continue from the newest checkpoint in OUTPUT_DIR/checkpoints
+    threads: int | None = None  # CPU threads of this run (torch.set_num_threads); experiments fix it
 
 
 @dataclass
@@ -372,6 +373,7 @@ class FinetuneSettings:
     # chosen model's test accuracy; empty: train once with learning_rate, test accuracy after every epoch
     learning_rates: list[float] = field(default_factory=list)
     resume: bool = False  # continue from the newest checkpoint in OUTPUT_DIR/checkpoints
+    threads: int | None = None  # CPU threads of this run (torch.set_num_threads); experiments fix it
 
 
 @dataclass
@@ -380,6 +382,9 @@ class CommitteeSettings:
     members: list[str] = field(default_factory=list)  # pre-trained MLM folders; with scratch, presets or folders
     scratch: bool = False  # random initialisation: the "without pre-training" committee of Table 9
     reference: str | None = None  # a train/finetune.py output folder (BERT-6) to compare against
+    jobs: int = 1  # members fine-tuned at once
+    threads_per_run: int = 1  # CPU threads of every member's run, fixed so that --jobs changes no number
+    launcher: str = "python"  # or e.g. "accelerate launch": each member then starts its own process
 
 
 @dataclass
@@ -412,7 +417,9 @@ class ExperimentSettings:
     pretrain_args: str | None = None  # e.g. "warmup_ratio=0.1,mlm_probability=0.3"
     finetune_args: str | None = None
     # -- how runs are started
-    launcher: str = "python"  # or e.g. "accelerate launch --num_processes 2"
+    jobs: int = 1  # runs at once (independent ones: seeds, arms, rows); 2 on a 2-core CPU for small models
+    threads_per_run: int = 1  # CPU threads of every run, fixed so that --jobs changes no number
+    launcher: str = "python"  # or e.g. "accelerate launch --num_processes 2": each run then starts its own process
     dry_run: bool = False  # list the runs (cached or to start) and their folders, start nothing
 
 

@@ -1,12 +1,12 @@
 """Fine-tune the members of a soft committee, evaluate each alone and together: the paper's Tables 8 and 9.
 
-    python train/committee.py --config train/configs/table9.yaml --output_dir runs/table9
-    python train/committee.py --config train/configs/table8a.yaml --output_dir runs/table8a --seed 1
+    python train/committee.py --config train/configs/committee/table9.yaml --output_dir runs/table9 --jobs 2
+    python train/committee.py --config train/configs/committee/table8a.yaml --output_dir runs/table8a --seed 1
 
 Members are pre-trained MLM folders (written by train/pretrain.py), fine-tuned from there, or with
 --scratch presets (or folders whose architecture is reused) trained from a random initialisation ("without
-pre-training", Table 9). Each member is fine-tuned alone, with its own seed (--seed + its index), through
-the same code as train/finetune.py; a member folder that already holds results.json is reused.
+pre-training", Table 9). Each member is fine-tuned alone by train/finetune.py, with its own seed (--seed + its
+index), --jobs members at a time; a member folder that already holds results.json is reused.
 
 Writes to --output_dir: the committee (one config, one weights file, its code, the tokenizer, loadable with
 AutoModelForSequenceClassification or pipeline("soft-committee-classification")), results.json / .csv / .md
@@ -14,114 +14,136 @@ AutoModelForSequenceClassification or pipeline("soft-committee-classification"))
 members/<index>-<name>/ (each member's classifier and results.json).
 """
 
+import shlex
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
-from transformers import TrainingArguments, set_seed
+from transformers import TrainingArguments
 
 from tlm_hf import ConvBertConfig, ConvBertForSequenceClassification, SoftCommitteeForSequenceClassification
 from tlm_hf.arguments import parse_settings
 from tlm_hf.settings import COMMITTEE_SETTINGS, SettingsError
-from tlm_hf.training.finetuning import classification_trainer, fine_tune, initial_classifier, initial_config
+from tlm_hf.training.experiments import PlannedRun
+from tlm_hf.training.finetuning import classification_trainer, initial_config
+from tlm_hf.training.launch import run_plan
+from tlm_hf.training.recipes import recipe_defaults
 from tlm_hf.training.results import markdown_table, write_results
-from tlm_hf.training.runs import claim_run_dir, load_model_folder, model_folder_config, read_json, run_config, write_json
+from tlm_hf.training.runs import claim_run_dir, load_model_folder, model_folder_config, read_json, run_config
 
-COLUMNS = {"model": "model", "BERT blocks": "bert_blocks", "CLs": "cls", "d": "d", "kernel": "kernel",
+SCRIPTS = Path(__file__).resolve().parent  # finetune.py trains each member
+COLUMNS = {"model": "model", "BERT blocks": "bert_blocks", "CLs": "conv_layers", "d": "d", "kernel": "kernel",
            "No. heads": "heads", "Acc.": "accuracy"}
 
 
 def table_row(name: str, architecture: dict, accuracy: float) -> dict:
     """A Table 8/9 row: BERT blocks, convolutional layers (CLs) with their channels d and kernel, heads."""
-    cls = architecture.get("num_conv_layers", 0)
+    conv_layers = architecture.get("num_conv_layers", 0)
     kernel = architecture.get("conv_kernel_size")
     return dict(
-        model=name, bert_blocks=architecture["num_hidden_layers"], cls=cls,
-        d=architecture.get("conv_channels") if cls else "-", kernel="x".join(map(str, kernel)) if cls else "-",
+        model=name, bert_blocks=architecture["num_hidden_layers"], conv_layers=conv_layers,
+        d=architecture.get("conv_channels") if conv_layers else "-",
+        kernel="x".join(map(str, kernel)) if conv_layers else "-",
         heads=architecture["num_attention_heads"], accuracy=round(accuracy, 4),
     )
 
 
-# -- settings: the recipe's fine-tuning (--recipe, default paper), then the YAML file, then the command line -----
-try:
-    settings, task, model_settings, tokenizer_settings, args = parse_settings(
-        COMMITTEE_SETTINGS, stage="finetuning", required=("output_dir",)
+def given_training_args(args: TrainingArguments, recipe: str) -> dict:
+    """The TrainingArguments the committee was given beyond its recipe's fine-tuning defaults (by its YAML file or
+    command line): each member's train/finetune.py run gets them, and the recipe's name for the rest."""
+    defaults = TrainingArguments(output_dir=args.output_dir, **recipe_defaults(recipe, "finetuning")).to_dict()
+    ours = args.to_dict()
+    return {key: value for key, value in ours.items()
+            if value != defaults.get(key) and key not in ("output_dir", "logging_dir", "seed")}
+
+
+def main(argv=None):
+    """The committee, from the command line (or `argv`); a user's mistake ends it with one line naming the fix."""
+    # -- settings: the recipe's fine-tuning (--recipe, default paper), then the YAML file, then the command line ---
+    try:
+        settings, task, model_settings, tokenizer_settings, args = parse_settings(
+            COMMITTEE_SETTINGS, argv, stage="finetuning", required=("output_dir",)
+        )
+        if not settings.members:
+            raise SettingsError("no members; list them under `members:` in the config or with --members")
+        tokenizer_source = tokenizer_settings.tokenizer or (
+            settings.members[0] if not settings.scratch else "bert-base-uncased")
+        tokenizer = tokenizer_settings.load(default=tokenizer_source)
+        task_data = task.load()
+        if settings.reference:  # its accuracy, and its architecture from its config
+            model_folder_config(settings.reference, role="--reference", weights=False)
+            if not (Path(settings.reference) / "results.json").is_file():
+                raise SettingsError(f"--reference {settings.reference} has no results.json; "
+                                    "give a train/finetune.py output folder")
+            reference = read_json(Path(settings.reference) / "results.json")
+            reference_config = ConvBertConfig.from_pretrained(settings.reference)
+        else:
+            reference = None
+        out = Path(args.output_dir)
+        training = given_training_args(args, settings.recipe)
+        member_runs = []
+        for index, member in enumerate(settings.members):  # every member checked before the first is trained
+            from_folder = not settings.scratch or Path(member).exists()  # scratch: a preset or a folder's architecture
+            member_model = replace(model_settings, preset=member) if not from_folder else model_settings
+            initial_config(tokenizer, pretrained=member if from_folder else None, scratch=settings.scratch,
+                           model_settings=member_model, role=f"member {index}")
+            member_dir = out / "members" / f"{index}-{Path(member).name}"
+            if (member_dir / "results.json").exists():
+                model_folder_config(member_dir, role=f"finished member {index}")
+            member_runs.append(PlannedRun(
+                "finetune.py", {
+                    "recipe": settings.recipe, **asdict(task), **asdict(member_model), "tokenizer": tokenizer_source,
+                    "pretrained": member if from_folder else None, "scratch": settings.scratch,
+                    **training, "seed": args.seed + index,  # independent members, each with its own seed
+                }, member_dir, f"member {index} ({member})", "results.json"))
+        claim_run_dir(out, run_config((settings, task, model_settings, tokenizer_settings), args),
+                      write=args.should_save)
+    except SettingsError as err:
+        sys.exit(f"committee.py: error: {err}")
+
+    # -- members: each fine-tuned alone by train/finetune.py, --jobs at a time ---------------------------------------
+    try:
+        outcomes = run_plan(member_runs, scripts=SCRIPTS, jobs=settings.jobs, threads=settings.threads_per_run,
+                            launcher=None if settings.launcher == "python" else shlex.split(settings.launcher))
+    except SettingsError as err:
+        sys.exit(f"committee.py: error: {err}")
+    members, rows, member_results = [], [], []
+    for index, (member, run) in enumerate(zip(settings.members, member_runs)):
+        members.append(load_model_folder(ConvBertForSequenceClassification, run.run_dir, role=f"member {index}"))
+        member_results.append({"member": member, **outcomes[run.run_dir]})
+        rows.append(table_row(f"member {index}: {Path(member).name}", members[-1].config.to_dict(),
+                              member_results[-1]["accuracy_final"]))
+
+    # -- the committee: sum of the members' raw logits, evaluated on the same test split --------------------------
+    committee = SoftCommitteeForSequenceClassification.from_members(members)
+    eval_args = TrainingArguments(
+        output_dir=str(out / "evaluation"), per_device_eval_batch_size=args.per_device_eval_batch_size,
+        bf16=args.bf16, use_cpu=args.use_cpu, report_to="none",
     )
-    if not settings.members:
-        raise SettingsError("no members; list them under `members:` in the config or with --members")
-    tokenizer = tokenizer_settings.load(default=settings.members[0] if not settings.scratch else "bert-base-uncased")
-    task_data = task.load()
-    if settings.reference:  # its accuracy, and its architecture from its config
-        model_folder_config(settings.reference, role="--reference", weights=False)
-        if not (Path(settings.reference) / "results.json").is_file():
-            raise SettingsError(f"--reference {settings.reference} has no results.json; give a train/finetune.py output folder")
-        reference = read_json(Path(settings.reference) / "results.json")
-        reference_config = ConvBertConfig.from_pretrained(settings.reference)
-    else:
-        reference = None
-    out = Path(args.output_dir)
-    for index, member in enumerate(settings.members):  # every member checked before the first is trained
-        from_folder = not settings.scratch or Path(member).exists()
-        initial_config(tokenizer, pretrained=member if from_folder else None, scratch=settings.scratch,
-                       model_settings=replace(model_settings, preset=member), role=f"member {index}")
-        if (out / "members" / f"{index}-{Path(member).name}" / "results.json").exists():
-            model_folder_config(out / "members" / f"{index}-{Path(member).name}", role=f"finished member {index}")
-    claim_run_dir(out, run_config((settings, task, model_settings, tokenizer_settings), args), write=args.should_save)
-except (SettingsError, ValueError, FileNotFoundError) as err:
-    sys.exit(f"committee.py: error: {err}")
+    evaluation = classification_trainer(committee, tokenizer, task_data, eval_args, max_length=model_settings.max_length)
+    committee_accuracy = evaluation.evaluate()["eval_accuracy"]
+    rows.append(dict(model="soft committee", **dict.fromkeys(list(COLUMNS.values())[1:-1], ""),
+                     accuracy=round(committee_accuracy, 4)))
+    if reference is not None:
+        name = f"reference: {Path(settings.reference).name}"
+        rows.append(table_row(name, reference_config.to_dict(), reference["accuracy_final"]))
 
-# -- members: each fine-tuned alone, with its own seed --------------------------------------------------------
-base_seed, members, rows, member_results = args.seed, [], [], []
-for index, member in enumerate(settings.members):
-    member_dir = out / "members" / f"{index}-{Path(member).name}"
-    if (member_dir / "results.json").exists():
-        print(f"[cached] member {index}: {member_dir}", flush=True)
-        model = load_model_folder(ConvBertForSequenceClassification, member_dir, role=f"finished member {index}")
-        result = read_json(member_dir / "results.json")
-    else:
-        print(f"[run] member {index} ({member}): {member_dir}", flush=True)
-        set_seed(base_seed + index)
-        # scratch: a preset, or a saved model's architecture, with random weights
-        from_folder = not settings.scratch or Path(member).exists()
-        model = initial_classifier(task_data, tokenizer, pretrained=member if from_folder else None,
-                                   scratch=settings.scratch, model_settings=replace(model_settings, preset=member),
-                                   role=f"member {index}")
-        args.output_dir, args.seed = str(member_dir / "checkpoints"), base_seed + index
-        trainer, summary = fine_tune(model, tokenizer, task_data, args, max_length=model_settings.max_length)
-        trainer.save_model(str(member_dir))
-        arm = "scratch" if settings.scratch else "pretrained"
-        result = {"member": member, "arm": arm, "seed": args.seed, **summary}
-        write_json(member_dir / "results.json", result)  # written last: its presence marks a finished member
-    members.append(model)
-    member_results.append(result)
-    rows.append(table_row(f"member {index}: {Path(member).name}", model.config.to_dict(), result["accuracy_final"]))
+    # -- save: the committee folder, then the table (results.json written last) ------------------------------------
+    committee.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    training_kind = "without pre-training" if settings.scratch else "pre-trained"
+    title = (f"{task.task}: {len(task_data['train']):,} train / {len(task_data['test']):,} test, {len(members)} members "
+             f"{training_kind}, final-epoch test accuracy")
+    markdown = markdown_table(rows, {header: (lambda row, key=key: row[key]) for header, key in COLUMNS.items()}, title)
+    write_results(out, rows, fields=COLUMNS.values(), markdown=markdown, data={
+        "task": task.task, "title": title, "committee_accuracy": committee_accuracy,
+        "member_accuracies": [r["accuracy_final"] for r in member_results], "members": member_results,
+        "reference": settings.reference, "reference_accuracy": reference["accuracy_final"] if reference else None,
+        "rows": rows,
+    })
+    print(markdown)
+    print(f"wrote {out}/results.json, results.csv, results.md and the committee folder")
 
-# -- the committee: sum of the members' raw logits, evaluated on the same test split --------------------------
-committee = SoftCommitteeForSequenceClassification.from_members(members)
-eval_args = TrainingArguments(
-    output_dir=str(out / "evaluation"), per_device_eval_batch_size=args.per_device_eval_batch_size,
-    bf16=args.bf16, use_cpu=args.use_cpu, report_to="none",
-)
-evaluation = classification_trainer(committee, tokenizer, task_data, eval_args, max_length=model_settings.max_length)
-committee_accuracy = evaluation.evaluate()["eval_accuracy"]
-rows.append(dict(model="soft committee", **dict.fromkeys(list(COLUMNS.values())[1:-1], ""),
-                 accuracy=round(committee_accuracy, 4)))
-if reference is not None:
-    name = f"reference: {Path(settings.reference).name}"
-    rows.append(table_row(name, reference_config.to_dict(), reference["accuracy_final"]))
 
-# -- save: the committee folder, then the table (results.json written last) ------------------------------------
-committee.save_pretrained(out)
-tokenizer.save_pretrained(out)
-training = "without pre-training" if settings.scratch else "pre-trained"
-title = (f"{task.task}: {len(task_data['train']):,} train / {len(task_data['test']):,} test, {len(members)} members "
-         f"{training}, final-epoch test accuracy")
-markdown = markdown_table(rows, {header: (lambda row, key=key: row[key]) for header, key in COLUMNS.items()}, title)
-write_results(out, rows, fields=COLUMNS.values(), markdown=markdown, data={
-    "task": task.task, "title": title, "committee_accuracy": committee_accuracy,
-    "member_accuracies": [r["accuracy_final"] for r in member_results], "members": member_results,
-    "reference": settings.reference, "reference_accuracy": reference["accuracy_final"] if reference else None,
-    "rows": rows,
-})
-print(markdown)
-print(f"wrote {out}/results.json, results.csv, results.md and the committee folder")
+if __name__ == "__main__":
+    main()

@@ -3,7 +3,7 @@
     python train/compare.py --config train/configs/stlm.yaml --variants train/configs/compare/recipe.yaml \
         --output_dir runs/compare-dbpedia
     python train/compare.py --config train/configs/stlm.yaml --variants train/configs/compare/stlm.yaml \
-        --output_dir runs/compare-dbpedia
+        --output_dir runs/compare-dbpedia --jobs 2
 
 The experiment config (e.g. stlm.yaml) gives the corpus, task, model, recipe, seeds and fine-tuning; the
 variants file lists what each variant changes: `pretrain_args` (KEY=VALUE settings of train/pretrain.py) and
@@ -22,11 +22,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tlm_hf.arguments import parse_settings, read_yaml
-from tlm_hf.settings import EXPERIMENT_SETTINGS, SettingsError, check_settings
-from tlm_hf.training.experiments import compare_table, plan_experiment, run_planned, table_row
+from tlm_hf.settings import EXPERIMENT_SETTINGS, SettingsError, refuse_unknown
+from tlm_hf.training.experiments import compare_table, plan_experiment, table_row
+from tlm_hf.training.launch import run_plan
 from tlm_hf.training.results import write_results
 
 SCRIPTS = Path(__file__).resolve().parent  # pretrain.py and finetune.py
+VARIANTS_FILE_KEYS = ("variants", "cumulative", "title")
+VARIANT_KEYS = ("name", "pretrain_args", "config_overrides")
 
 
 @dataclass
@@ -34,57 +37,69 @@ class CompareSettings:
     variants: str | None = None  # YAML file: `variants:` a list of {name, pretrain_args, config_overrides}
 
 
-def key_values(settings: dict) -> str:
-    return ",".join(f"{key}={'null' if value is None else value}" for key, value in settings.items())
+def load_variants(path) -> dict:
+    """The variants file, every key checked (a misspelled one would silently drop a variant's change)."""
+    spec = read_yaml(path)
+    refuse_unknown(spec, VARIANTS_FILE_KEYS, f"{path}: unknown key {{key!r}}; ",
+                   f"use {', '.join(VARIANTS_FILE_KEYS)}")
+    variants = spec.get("variants") or []
+    if not variants:
+        raise SettingsError(f"{path} lists no variants; give `variants:` a list of {{name, ...}}")
+    for index, variant in enumerate(variants):
+        if not isinstance(variant, dict) or not variant.get("name"):
+            raise SettingsError(f"{path}: variant {index + 1} has no name; give each variant `name: ...`")
+        refuse_unknown(variant, VARIANT_KEYS, f"{path}: variant {variant['name']!r}: unknown key {{key!r}}; ",
+                       f"use {', '.join(VARIANT_KEYS)}")
+    return spec
 
 
-# -- settings: the experiment's, one W_s, and the variants, every plan checked before the first run ---------------
-try:
-    compare, exp, corpus, task, model, tokenizer = parse_settings((CompareSettings, *EXPERIMENT_SETTINGS),
-                                                                  required=("output_dir", "variants"))
-    if len(exp.w_s) != 1:
-        raise SettingsError(f"variants are compared at one W_s; give one value (--w_s 4000), not {exp.w_s}")
-    spec = read_yaml(compare.variants)
-    plans, pretrain_args, overrides = [], {}, []
-    for variant in spec.get("variants") or []:
-        check_settings((), {k: v for k, v in variant.items() if k not in ("name", "pretrain_args", "config_overrides")},
-                       f"{compare.variants}: variant {variant.get('name')!r}")
-        if not spec.get("cumulative"):
-            pretrain_args, overrides = {}, []
-        pretrain_args.update(variant.get("pretrain_args") or {})
-        overrides += [variant["config_overrides"]] if variant.get("config_overrides") else []
-        variant_exp = replace(exp, pretrain_args=",".join(filter(None, [exp.pretrain_args, key_values(pretrain_args)])))
-        variant_model = replace(model, config_overrides=",".join(filter(None, [model.config_overrides, *overrides])))
-        plans.append((variant["name"], plan_experiment(variant_exp, corpus, task, variant_model, tokenizer)))
-    if not plans:
-        raise SettingsError(f"{compare.variants} lists no variants; give `variants:` a list of {{name, ...}}")
-except SettingsError as err:
-    sys.exit(f"compare.py: error: {err}")
-launcher = [sys.executable] if exp.launcher == "python" else shlex.split(exp.launcher)
+def main(argv=None):
+    """The comparison, from the command line (or `argv`); a user's mistake ends it with one line naming the fix."""
+    # -- settings: the experiment's, one W_s, and the variants, every plan checked before the first run -----------
+    try:
+        compare, exp, corpus, task, model, tokenizer = parse_settings((CompareSettings, *EXPERIMENT_SETTINGS), argv,
+                                                                      required=("output_dir", "variants"))
+        if len(exp.w_s) != 1:
+            raise SettingsError(f"variants are compared at one W_s; give one value (--w_s 4000), not {exp.w_s}")
+        spec = load_variants(compare.variants)
+        plans, pretrain_args, overrides = [], {}, []
+        for variant in spec["variants"]:
+            if not spec.get("cumulative"):  # each variant changes the experiment; cumulative: the one before
+                pretrain_args, overrides = {}, []
+            pretrain_args.update(variant.get("pretrain_args") or {})
+            overrides += [variant["config_overrides"]] if variant.get("config_overrides") else []
+            variant_model = replace(model, config_overrides=",".join(filter(None, [model.config_overrides, *overrides])))
+            plans.append((variant["name"], plan_experiment(exp, corpus, task, variant_model, tokenizer,
+                                                           pretrain_args=dict(pretrain_args))))
+    except SettingsError as err:
+        sys.exit(f"compare.py: error: {err}")
+    launcher = None if exp.launcher == "python" else shlex.split(exp.launcher)
 
-# -- the runs, then one row per variant -----------------------------------------------------------------------------
-rows, outcomes = [], {}
-try:
+    # -- the runs (variants share the runs they have in common), then one row per variant --------------------------
+    try:
+        outcomes = run_plan([run for _, plan in plans for run in plan.runs()], scripts=SCRIPTS, jobs=exp.jobs,
+                            threads=exp.threads_per_run, launcher=launcher, dry_run=exp.dry_run)
+    except SettingsError as err:
+        sys.exit(f"compare.py: error: {err}")
+    if exp.dry_run:
+        return
+    rows = []
     for name, plan in plans:
-        for run in plan.runs():  # each run once: variants share the runs they have in common
-            if run.run_dir not in outcomes:
-                outcomes[run.run_dir] = run_planned(run, scripts=SCRIPTS, launcher=launcher, dry_run=exp.dry_run)
-        if not exp.dry_run:
-            (row,) = plan.rows
-            stats = outcomes[row.pretraining.run_dir]
-            rows.append({"variant": name, **table_row(row.subset, stats, [outcomes[r.run_dir] for r in row.finetunes],
-                                                      [outcomes[r.run_dir] for r in row.scratch]),
-                         "parameters": stats.get("parameters"), "global_step": stats["global_step"],
-                         "pretraining_s": stats.get("train_runtime_s"), "timed_steps": stats.get("timed_steps")})
-except SettingsError as err:
-    sys.exit(f"compare.py: error: {err}")
-if exp.dry_run:
-    sys.exit(0)
+        (row,) = plan.rows
+        stats = outcomes[row.pretraining.run_dir]
+        rows.append({"variant": name, **table_row(row.subset, stats, [outcomes[r.run_dir] for r in row.finetunes],
+                                                  [outcomes[r.run_dir] for r in row.scratch]),
+                     "parameters": stats.get("parameters"), "global_step": stats["global_step"],
+                     "pretraining_s": stats.get("train_runtime_s"), "timed_steps": stats.get("timed_steps")})
 
-title = (f"{task.task}, W_s = {rows[0]['W_s']:,}, {model.preset} ({model.config_overrides}), recipe {exp.recipe}, "
-         f"{len(exp.seeds)} seeds; {spec.get('title', '')}")
-markdown = compare_table(rows, title)
-name = Path(compare.variants).stem  # one output folder serves several variants files, sharing their runs
-write_results(exp.output_dir, rows, fields=rows[0].keys(), markdown=markdown, name=name)
-print(markdown)
-print(f"wrote {exp.output_dir}/{name}.json, {name}.csv, {name}.md")
+    title = (f"{task.task}, W_s = {rows[0]['W_s']:,}, {model.preset} ({model.config_overrides}), recipe {exp.recipe}, "
+             f"{len(exp.seeds)} seed{'s' if len(exp.seeds) > 1 else ''}; {spec.get('title', '')}")
+    markdown = compare_table(rows, title)
+    name = Path(compare.variants).stem  # one output folder serves several variants files, sharing their runs
+    write_results(exp.output_dir, rows, fields=rows[0].keys(), markdown=markdown, name=name)
+    print(markdown)
+    print(f"wrote {exp.output_dir}/{name}.json, {name}.csv, {name}.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -16,6 +16,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import torch
 from transformers import Trainer, TrainerState, set_seed
 
 from tlm_hf import ConvBertForMaskedLM
@@ -42,94 +43,104 @@ from tlm_hf.training.runs import (
     write_json,
 )
 
-# -- settings: the recipe (--recipe, default paper), then the YAML file (--config), then the command line -------
-try:
-    settings, subset_settings, corpus, task, model_settings, tokenizer_settings, args = parse_settings(
-        PRETRAIN_SETTINGS, stage="pretraining", required=("output_dir",)
+
+def main(argv=None):
+    """The run, from the command line (or `argv`); a user's mistake ends it with one line naming the fix."""
+    # -- settings: the recipe (--recipe, default paper), then the YAML file (--config), then the command line -------
+    try:
+        settings, subset_settings, corpus, task, model_settings, tokenizer_settings, args = parse_settings(
+            PRETRAIN_SETTINGS, argv, stage="pretraining", required=("output_dir",)
+        )
+        if settings.threads:  # fixed per run by experiments, so that running several at once changes no number
+            torch.set_num_threads(settings.threads)
+        set_seed(args.seed)
+        # With --wordpiece_vocab_size the vocabulary is trained on W_s below; --tokenizer then only serves to choose
+        # custom/avoid subsets, which are defined by the task's tokens.
+        trains_vocabulary = bool(settings.wordpiece_vocab_size)
+        tokenizer = None if trains_vocabulary and subset_settings.subset == "random" else tokenizer_settings.load()
+        config = None if trains_vocabulary else model_settings.config(tokenizer)  # vocabulary, special ids: the tokenizer's
+        run_dir = Path(args.output_dir)
+        args.output_dir = str(run_dir / "checkpoints")
+        checkpoint = resume_checkpoint(args.output_dir, settings.resume)  # the newest complete checkpoint
+        push_to_hub = take_over_trainer_push(args)  # the run folder is pushed at the end, with its card
+
+        # -- data: held-out paragraphs, the W_s paragraphs (never the held-out ones), statistics, MLM inputs ------
+        with args.main_process_first(desc="pre-training data"):
+            task_data = task.load() if task.task else None
+            paragraphs = corpus.load(num_proc=settings.num_proc)
+            heldout = None
+            if settings.heldout_where:
+                heldout = replace(corpus, corpus_where=settings.heldout_where).load(num_proc=settings.num_proc)
+                heldout = heldout.shuffle(seed=subset_settings.subset_seed).select(
+                    range(min(settings.heldout_size, len(heldout))))
+            elif settings.heldout_size:
+                paragraphs, heldout = split_heldout(paragraphs, settings.heldout_size, subset_settings.subset_seed)
+            subset = subset_settings.build(paragraphs, task_data, tokenizer, num_proc=settings.num_proc)
+            if settings.wordpiece_vocab_size:
+                tokenizer = train_wordpiece(subset, settings.wordpiece_vocab_size)
+                config = model_settings.config(tokenizer)
+            tokenizer.model_max_length = config.max_position_embeddings
+            byte_level = config.input_mode == "bytes"  # STLM's byte-level input: the tokenizer also gives each token's bytes
+            if byte_level:
+                tokenizer = as_byte_tokenizer(tokenizer, config.max_token_bytes)
+            stats, counts = pretraining_stats(subset, task_data, tokenizer, num_proc=settings.num_proc)
+            train_data = tokenize_paragraphs(subset, tokenizer, max_length=model_settings.max_length,
+                                             num_proc=settings.num_proc)
+            eval_data = None if heldout is None else masked_heldout(heldout, tokenizer, max_length=model_settings.max_length,
+                                                                    byte_level=byte_level)
+        if eval_data is None:
+            args.eval_strategy = "no"
+        # claimed only now, after everything that can be checked was: a refused run leaves the folder as it was
+        claim_run_dir(run_dir, run_config((settings, subset_settings, corpus, task, model_settings, tokenizer_settings),
+                                          args), write=args.should_save)
+    except (SettingsError, PublishError) as err:
+        sys.exit(f"pretrain.py: error: {err}")
+    print(f"pre-training on W_s = {stats['W_s']:,} paragraphs (T_W = {stats['T_W']:,})")
+
+    # -- model and training: held-out MLM loss, accuracy and context gain after every epoch ----------------------
+    architecture_dropout = config.hidden_dropout_prob, config.attention_probs_dropout_prob
+    if settings.pretraining_dropout is not None:  # e.g. none while pre-training, the architecture's when fine-tuning
+        config.hidden_dropout_prob = config.attention_probs_dropout_prob = settings.pretraining_dropout
+    model = ConvBertForMaskedLM(config)
+    trainer = Trainer(
+        model=model, args=args, train_dataset=train_data, eval_dataset=eval_data, processing_class=tokenizer,
+        data_collator=pretraining_collator(tokenizer, settings.mlm_probability, byte_level=byte_level),
+        compute_metrics=heldout_metrics(None if byte_level else counts), preprocess_logits_for_metrics=per_token_predictions,
     )
-    set_seed(args.seed)
-    # With --wordpiece_vocab_size the vocabulary is trained on W_s below; --tokenizer then only serves to choose
-    # custom/avoid subsets, which are defined by the task's tokens.
-    trains_vocabulary = bool(settings.wordpiece_vocab_size)
-    tokenizer = None if trains_vocabulary and subset_settings.subset == "random" else tokenizer_settings.load()
-    config = None if trains_vocabulary else model_settings.config(tokenizer)  # vocabulary, special ids: the tokenizer's
-    run_dir = Path(args.output_dir)
-    args.output_dir = str(run_dir / "checkpoints")
-    checkpoint = resume_checkpoint(args.output_dir, settings.resume)  # the newest complete checkpoint
-    claim_run_dir(run_dir, run_config((settings, subset_settings, corpus, task, model_settings, tokenizer_settings),
-                                      args), write=args.should_save)
-    push_to_hub = take_over_trainer_push(args)  # the run folder is pushed at the end, with its card
+    resumed_at = TrainerState.load_from_json(f"{checkpoint}/trainer_state.json").global_step if checkpoint else 0
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    heldout_stats = {}
+    if eval_data is not None:
+        evaluations = evaluations_to_the_end(trainer, "eval_mlm_loss")
+        final = evaluations[-1]
+        heldout_stats = {
+            "heldout_paragraphs": len(eval_data), "heldout_source": settings.heldout_where or "drawn outside W_s",
+            **{f"heldout_{name}": final[f"eval_{name}"] for name in ("mlm_loss", "perplexity", "accuracy", "masked_tokens")},
+            "unigram_loss": final.get("eval_unigram_loss"), "context_gain": final.get("eval_context_gain"),
+            "heldout_per_epoch": [{"epoch": entry["epoch"], "mlm_loss": entry["eval_mlm_loss"],
+                                   "accuracy": entry["eval_accuracy"], "context_gain": entry.get("eval_context_gain")}
+                                  for entry in evaluations],
+        }
+        against_unigram = "" if byte_level else (f" (unigram {final['eval_unigram_loss']:.3f}, context gain "
+                                                 f"{final['eval_context_gain']:+.3f})")
+        print(f"held-out MLM loss {final['eval_mlm_loss']:.3f}{against_unigram}, "
+              f"masked {'byte' if byte_level else 'token'} accuracy {final['eval_accuracy']:.3f}")
 
-    # -- data: held-out paragraphs, the W_s paragraphs (never the held-out ones), statistics, MLM inputs ------
-    with args.main_process_first(desc="pre-training data"):
-        task_data = task.load() if task.task else None
-        paragraphs = corpus.load(num_proc=settings.num_proc)
-        heldout = None
-        if settings.heldout_where:
-            heldout = replace(corpus, corpus_where=settings.heldout_where).load(num_proc=settings.num_proc)
-            heldout = heldout.shuffle(seed=subset_settings.subset_seed).select(
-                range(min(settings.heldout_size, len(heldout))))
-        elif settings.heldout_size:
-            paragraphs, heldout = split_heldout(paragraphs, settings.heldout_size, subset_settings.subset_seed)
-        subset = subset_settings.build(paragraphs, task_data, tokenizer, num_proc=settings.num_proc)
-        if settings.wordpiece_vocab_size:
-            tokenizer = train_wordpiece(subset, settings.wordpiece_vocab_size)
-            config = model_settings.config(tokenizer)
-        tokenizer.model_max_length = config.max_position_embeddings
-        byte_level = config.input_mode == "bytes"  # STLM's byte-level input: the tokenizer also gives each token's bytes
-        if byte_level:
-            tokenizer = as_byte_tokenizer(tokenizer, config.max_token_bytes)
-        stats, counts = pretraining_stats(subset, task_data, tokenizer, num_proc=settings.num_proc)
-        train_data = tokenize_paragraphs(subset, tokenizer, max_length=model_settings.max_length,
-                                         num_proc=settings.num_proc)
-        eval_data = None if heldout is None else masked_heldout(heldout, tokenizer, max_length=model_settings.max_length,
-                                                                byte_level=byte_level)
-    if eval_data is None:
-        args.eval_strategy = "no"
-except (SettingsError, PublishError, ValueError, FileNotFoundError) as err:
-    sys.exit(f"pretrain.py: error: {err}")
-print(f"pre-training on W_s = {stats['W_s']:,} paragraphs (T_W = {stats['T_W']:,})")
+    # -- save: model + tokenizer, then the statistics (written last: their presence marks a finished run) ---
+    model.config.hidden_dropout_prob, model.config.attention_probs_dropout_prob = architecture_dropout
+    trainer.save_model(str(run_dir))
+    if trainer.is_world_process_zero():
+        write_json(run_dir / "pretraining_stats.json", {
+            "corpus": corpus.corpus, "corpus_where": corpus.corpus_where, "subset": subset_settings.subset,
+            "seed": subset_settings.subset_seed, "task": task.task, **stats, **heldout_stats,
+            "train_loss": run_train_loss(trainer.state.log_history),  # the whole run's, resumed parts included
+            "global_step": trainer.state.global_step, "train_runtime_s": round(result.metrics["train_runtime"], 1),
+            "timed_steps": trainer.state.global_step - resumed_at,  # train_runtime_s covers this process's steps only
+            "parameters": model.num_parameters(),
+        })
+        if push_to_hub:
+            print(f"pushed {run_dir} with its model card: {push_run(run_dir, args)}")
 
-# -- model and training: held-out MLM loss, accuracy and context gain after every epoch ----------------------
-architecture_dropout = config.hidden_dropout_prob, config.attention_probs_dropout_prob
-if settings.pretraining_dropout is not None:  # e.g. none while pre-training, the architecture's when fine-tuning
-    config.hidden_dropout_prob = config.attention_probs_dropout_prob = settings.pretraining_dropout
-model = ConvBertForMaskedLM(config)
-trainer = Trainer(
-    model=model, args=args, train_dataset=train_data, eval_dataset=eval_data, processing_class=tokenizer,
-    data_collator=pretraining_collator(tokenizer, settings.mlm_probability, byte_level=byte_level),
-    compute_metrics=heldout_metrics(None if byte_level else counts), preprocess_logits_for_metrics=per_token_predictions,
-)
-resumed_at = TrainerState.load_from_json(f"{checkpoint}/trainer_state.json").global_step if checkpoint else 0
-result = trainer.train(resume_from_checkpoint=checkpoint)
-heldout_stats = {}
-if eval_data is not None:
-    evaluations = evaluations_to_the_end(trainer, "eval_mlm_loss")
-    final = evaluations[-1]
-    heldout_stats = {
-        "heldout_paragraphs": len(eval_data), "heldout_source": settings.heldout_where or "drawn outside W_s",
-        **{f"heldout_{name}": final[f"eval_{name}"] for name in ("mlm_loss", "perplexity", "accuracy", "masked_tokens")},
-        "unigram_loss": final.get("eval_unigram_loss"), "context_gain": final.get("eval_context_gain"),
-        "heldout_per_epoch": [{"epoch": entry["epoch"], "mlm_loss": entry["eval_mlm_loss"],
-                               "accuracy": entry["eval_accuracy"], "context_gain": entry.get("eval_context_gain")}
-                              for entry in evaluations],
-    }
-    against_unigram = "" if byte_level else (f" (unigram {final['eval_unigram_loss']:.3f}, context gain "
-                                             f"{final['eval_context_gain']:+.3f})")
-    print(f"held-out MLM loss {final['eval_mlm_loss']:.3f}{against_unigram}, "
-          f"masked {'byte' if byte_level else 'token'} accuracy {final['eval_accuracy']:.3f}")
 
-# -- save: model + tokenizer, then the statistics (written last: their presence marks a finished run) ---
-model.config.hidden_dropout_prob, model.config.attention_probs_dropout_prob = architecture_dropout
-trainer.save_model(str(run_dir))
-if trainer.is_world_process_zero():
-    write_json(run_dir / "pretraining_stats.json", {
-        "corpus": corpus.corpus, "corpus_where": corpus.corpus_where, "subset": subset_settings.subset,
-        "seed": subset_settings.subset_seed, "task": task.task, **stats, **heldout_stats,
-        "train_loss": run_train_loss(trainer.state.log_history),  # the whole run's, resumed parts included
-        "global_step": trainer.state.global_step, "train_runtime_s": round(result.metrics["train_runtime"], 1),
-        "timed_steps": trainer.state.global_step - resumed_at,  # train_runtime_s covers this process's steps only
-        "parameters": model.num_parameters(),
-    })
-    if push_to_hub:
-        print(f"pushed {run_dir} with its model card: {push_run(run_dir, args)}")
+if __name__ == "__main__":
+    main()

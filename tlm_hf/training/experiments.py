@@ -7,12 +7,10 @@ scratch (same architecture, random initialisation). Gap = mean accuracy pre-trai
 
 import io
 import statistics
-import subprocess
 import textwrap
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import yaml
 
 from ..errors import SettingsError
 from ..data.subsets import SUBSET_KINDS
@@ -28,7 +26,6 @@ from ..settings import (
 from .recipes import get_recipe
 from .results import markdown_table, write_results
 from .run_definition import cache_key
-from .runs import atomic_write, last_complete_checkpoint, read_json
 
 # Held-out MLM loss, masked-token accuracy, unigram loss and context gain of the row's pre-training (see
 # tlm_hf.training.mlm): whether it cleared the unigram plateau; and its BLiMP score on a sample of minimal pairs,
@@ -74,32 +71,6 @@ class ExperimentPlan:
         return list(unique.values())
 
 
-def run_planned(planned: PlannedRun, *, scripts: Path, launcher: list[str], dry_run: bool = False) -> dict | None:
-    """Start the planned run (`scripts`/pretrain.py or finetune.py) unless it finished before; return its done
-    file as a dict (None in a dry run).
-
-    The run's exact settings go to RUN_DIR/settings.yaml and the script reads them with --config; an
-    interrupted run (it has checkpoints) continues with --resume.
-    """
-    done = planned.run_dir / planned.done_file
-    if done.exists():
-        print(f"[cached] {planned.label}: {planned.run_dir}", flush=True)
-        return read_json(done)
-    print(f"[{'would run' if dry_run else 'run'}] {planned.label}: {planned.run_dir}", flush=True)
-    if dry_run:
-        return None
-    planned.run_dir.mkdir(parents=True, exist_ok=True)
-    settings_file = planned.run_dir / "settings.yaml"
-    atomic_write(settings_file, yaml.safe_dump(planned.settings, sort_keys=False))
-    command = [*launcher, str(Path(scripts) / planned.script), "--config", str(settings_file),
-               "--output_dir", str(planned.run_dir)]
-    if last_complete_checkpoint(planned.run_dir / "checkpoints"):
-        command.append("--resume")  # an interrupted run continues from its newest complete checkpoint
-    if subprocess.run(command).returncode != 0:
-        raise SettingsError(f"{planned.script} failed for {planned.label}; its settings are in {settings_file}")
-    return read_json(done)
-
-
 def broadcast_rows(exp: ExperimentSettings) -> list[dict]:
     """One dict per table row; a list given with one value applies to every row, an empty one the recipe's."""
     columns = dict(w_s=exp.w_s, subset=exp.subset, learning_rate=exp.learning_rate, weight_decay=exp.weight_decay)
@@ -128,9 +99,11 @@ def _parse_w_s(value: str) -> int | None:
     return w_s
 
 
-def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer) -> ExperimentPlan:
+def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer, *,
+                    pretrain_args: dict | None = None) -> ExperimentPlan:
     """Every run of the experiment with its complete settings, each checked against its script's settings,
-    so that a mistake in any row stops the experiment before the first run starts."""
+    so that a mistake in any row stops the experiment before the first run starts. `pretrain_args`: settings of
+    train/pretrain.py over the experiment's own `pretrain_args` (a variant of train/compare.py)."""
     get_recipe(exp.recipe)
     check_parsed((exp, corpus, task, model, tokenizer))  # ranges, also when called from Python
     model.check()  # preset, config_overrides field names, max_length within the model's positions
@@ -141,7 +114,7 @@ def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer) -> 
     if not exp.seeds:
         raise SettingsError("no seeds; give at least one with --seeds")
     out = Path(exp.output_dir)
-    pretrain_extra = parse_key_values(exp.pretrain_args, setting="pretrain_args", typed=True)
+    pretrain_extra = {**parse_key_values(exp.pretrain_args, setting="pretrain_args", typed=True), **(pretrain_args or {})}
     finetune_extra = parse_key_values(exp.finetune_args, setting="finetune_args", typed=True)
     # later settings win: an experiment's pretrain_args / finetune_args override its own values
     common = {"recipe": exp.recipe, **asdict(task), **_given(per_device_train_batch_size=exp.batch_size)}
@@ -237,6 +210,18 @@ def _fixed(value, spec: str = ".2f") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _mean_and_spread(row: dict, arm: str) -> str:
+    """'0.855 ± 0.003' over seeds; one seed has no spread to show: '0.855 (n=1)'."""
+    if len(row.get("seeds") or ()) == 1:
+        return f"{row[arm + '_mean']:.3f} (n=1)"
+    return f"{row[arm + '_mean']:.3f} ± {row[arm + '_std']:.3f}"
+
+
+def count_of(n: int, noun: str) -> str:
+    """'1 seed', '3 seeds': for titles."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 TABLE_COLUMNS = {
     "subset": lambda r: r["subset"],
     "W_s": lambda r: _num(r["W_s"]),
@@ -246,8 +231,8 @@ TABLE_COLUMNS = {
     "unigram loss": lambda r: _fixed(r.get("unigram_loss")),
     "context gain": lambda r: _fixed(r.get("context_gain"), "+.2f"),
     "BLiMP": lambda r: _fixed(r.get("blimp_overall"), ".3f"),
-    "Acc. pre-trained": lambda r: f"{r['acc_pretrained_mean']:.3f} ± {r['acc_pretrained_std']:.3f}",
-    "Acc. scratch": lambda r: f"{r['acc_scratch_mean']:.3f} ± {r['acc_scratch_std']:.3f}",
+    "Acc. pre-trained": lambda r: _mean_and_spread(r, "acc_pretrained"),
+    "Acc. scratch": lambda r: _mean_and_spread(r, "acc_scratch"),
     "Gap": lambda r: f"{r['gap']:+.3f}",
 }
 
@@ -322,7 +307,10 @@ def plot_results(rows: list[dict], title: str = "") -> bytes:
     gap_ax.margins(x=0.15, y=0.4)  # room for the T_W / T_M labels
     acc_ax.set_ylabel("test accuracy")
     acc_ax.legend(fontsize="small")
-    acc_ax.set_title("\n".join(textwrap.wrap(title, 80)), fontsize="small")
+    # whole words per line (a long KEY=VALUE list breaks at its commas), narrow enough for the 6-inch figure
+    words = [word.replace(",", ", ") if len(word) > 30 else word for word in title.split(" ")]
+    wrapped = textwrap.wrap(" ".join(words), 70, break_long_words=False, break_on_hyphens=False)
+    acc_ax.set_title("\n".join(wrapped), fontsize="small")
     gap_ax.set_ylabel("gap")
     mlm_ax.set_ylabel("held-out loss")
     if mlm_ax.lines:

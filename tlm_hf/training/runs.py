@@ -73,6 +73,12 @@ def lock_run_dir(run_dir) -> None:
     _CLAIMED[run_dir] = fd
 
 
+def release_run_dirs() -> None:
+    """Unlock every folder this process claimed: a worker process that runs many runs releases each run's."""
+    while _CLAIMED:
+        os.close(_CLAIMED.popitem()[1])
+
+
 def claim_run_dir(run_dir, config: dict, *, write: bool) -> None:
     """Refuse a folder with a run in progress or that holds another run's run_config.json; else (on the main
     process, which locks the folder for its lifetime: see `lock_run_dir`) record ours.
@@ -210,10 +216,11 @@ def model_folder_config(folder, *, role: str, weights: bool = True) -> dict:
     return config
 
 
-def load_model_folder(model_class, folder, *, role: str, **kwargs):
-    """`model_class.from_pretrained(folder, **kwargs)` after `model_folder_config`'s checks, any loading error
-    turned into one line naming `role` and the folder."""
-    model_folder_config(folder, role=role)
+def load_model_folder(model_class, folder, *, role: str, checked: bool = False, **kwargs):
+    """`model_class.from_pretrained(folder, **kwargs)` after `model_folder_config`'s checks (unless the caller
+    `checked` the folder already), any loading error turned into one line naming `role` and the folder."""
+    if not checked:
+        model_folder_config(folder, role=role)
     try:
         return model_class.from_pretrained(folder, **kwargs)
     except (OSError, ValueError, RuntimeError, KeyError) as err:

@@ -1,0 +1,201 @@
+"""Runs a plan of cached runs: each once, a run after the runs it reads, up to `jobs` at a time.
+
+The runs are train/pretrain.py and train/finetune.py called as functions (their `main(argv)`) inside long-lived
+worker processes, so transformers and torch are imported once per worker, not once per run. Each worker is a
+fresh interpreter (spawn) whose output goes to the run's own `log.txt`; the console gets one progress line per
+run. Every run gets the same fixed number of CPU threads (its `threads` setting, written into its settings), so
+`jobs` changes how long a plan takes, never a number in it. With a launcher other than `python` (e.g.
+`accelerate launch` on several GPUs) each run is a process of its own, as before.
+"""
+
+import concurrent.futures
+import contextlib
+import multiprocessing
+import os
+import runpy
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from ..errors import SettingsError
+from .runs import atomic_write, last_complete_checkpoint, read_json
+
+
+def _format_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+# --- inside a worker process ---------------------------------------------------------------------------------
+
+_MAINS: dict[str, object] = {}  # script path -> its main(argv), loaded once per worker
+
+
+def _start_worker(threads: int | None, devices: list[str], counter) -> None:
+    """Pin the worker's threads (and, on GPUs, its device: worker i takes device i mod the device count)."""
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    # Each run is the main process of its own training (a seeded DataCollatorForLanguageModeling refuses to run in
+    # a process that is not called MainProcess unless it is a DataLoader worker)
+    multiprocessing.current_process().name = "MainProcess"
+    if devices:
+        os.environ["CUDA_VISIBLE_DEVICES"] = devices[index % len(devices)]
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _run_in_worker(script: str, argv: list[str], log_file: str) -> str | None:
+    """Run `script`'s main(argv) with every output (Python's and C's) going to `log_file`; return the one-line
+    error of a run that refused its input (None when it finished). A bug raises, and keeps its traceback."""
+    from .runs import release_run_dirs
+
+    if script not in _MAINS:
+        _MAINS[script] = runpy.run_path(script, run_name="tlm_worker")["main"]
+    sys.stdout.flush(), sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log_file, "a") as log:
+        os.dup2(log.fileno(), 1), os.dup2(log.fileno(), 2)
+        try:
+            _MAINS[script](argv)
+        except SystemExit as exit:
+            if exit.code not in (None, 0):
+                return str(exit.code)
+        finally:
+            sys.stdout.flush(), sys.stderr.flush()
+            os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+            os.close(saved[0]), os.close(saved[1])
+            release_run_dirs()  # this run's folder locks: the worker lives on, the run does not
+    return None
+
+
+# --- the plan's side ---------------------------------------------------------------------------------------------
+
+
+def _run_as_process(launcher: list[str], script: str, argv: list[str], log_file: str) -> str | None:
+    """The run as a process of its own (e.g. under `accelerate launch`), its output into `log_file`."""
+    with open(log_file, "a") as log:
+        done = subprocess.run([*launcher, script, *argv], stdout=log, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        return f"exited with status {done.returncode}"
+    return None
+
+
+def _waits(run, unfinished) -> bool:
+    """Whether the run reads a planned run that has not finished: a fine-tune reads the pre-training folder
+    named by its `pretrained` setting."""
+    source = run.settings.get("pretrained")
+    return bool(source) and Path(source) in unfinished
+
+
+def run_plan(runs, *, scripts, jobs: int = 1, threads: int | None = None, launcher: list[str] | None = None,
+             dry_run: bool = False, devices: list[str] | None = None) -> dict:
+    """Every run of `runs` (PlannedRun, see experiments.py) that has not finished before, up to `jobs` at a time;
+    returns {run_dir: its done file as a dict} (None for runs a dry run would start).
+
+    scripts: the folder of pretrain.py and finetune.py. threads: CPU threads of every run (written into its
+    settings). launcher: None runs the scripts inside worker processes; a command (["accelerate", "launch"])
+    starts each run as its own process. devices: GPU ids to spread the workers over (default all visible).
+    A run that fails stops the plan: nothing new starts, the runs already started finish, and the failure's
+    one-line error is raised as a SettingsError (a bug in a worker is raised with its traceback).
+    """
+    outcomes, pending = {}, {}
+    for run in runs:
+        if run.run_dir in outcomes or run.run_dir in pending:
+            continue
+        done = run.run_dir / run.done_file
+        if done.exists():
+            print(f"[cached] {run.label}: {run.run_dir}", flush=True)
+            outcomes[run.run_dir] = read_json(done)
+        else:
+            pending[run.run_dir] = run
+    if dry_run:
+        for number, run in enumerate(pending.values(), 1):
+            print(f"[would run] {number}/{len(pending)} {run.label}: {run.run_dir}", flush=True)
+        outcomes.update(dict.fromkeys(pending))
+        return outcomes
+    if not pending:
+        return outcomes
+
+    total, started_at, durations = len(pending), time.monotonic(), {}
+    if launcher is None:
+        if devices is None:
+            devices = _visible_devices()
+        context = multiprocessing.get_context("spawn")
+        pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=jobs, mp_context=context, initializer=_start_worker,
+            initargs=(threads, devices, context.Value("i", 0)))
+        execute = _run_in_worker
+    else:
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
+        execute = lambda script, argv, log: _run_as_process(launcher, script, argv, log)  # noqa: E731
+
+    def start(run):
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        settings = {**run.settings, **({"threads": threads} if threads else {})}
+        settings_file = run.run_dir / "settings.yaml"
+        atomic_write(settings_file, yaml.safe_dump(settings, sort_keys=False))
+        argv = ["--config", str(settings_file), "--output_dir", str(run.run_dir), "--disable_tqdm", "true"]
+        if last_complete_checkpoint(run.run_dir / "checkpoints"):
+            argv.append("--resume")  # an interrupted run continues from its newest complete checkpoint
+        started.append(run)
+        print(f"[run] {len(started)}/{total} {run.label}: {run.run_dir} (log.txt; elapsed "
+              f"{_format_seconds(time.monotonic() - started_at)}{_estimate(run)})", flush=True)
+        future = pool.submit(execute, str(Path(scripts) / run.script), argv, str(run.run_dir / "log.txt"))
+        running[future] = (run, time.monotonic())
+
+    def _estimate(_run) -> str:
+        """Time left: each kind of run (its script) as long as its finished ones took on average, `jobs` at once."""
+        left = [r for r in pending.values()] + [r for r, _ in running.values()]
+        known = {script: sum(times) / len(times) for script, times in durations.items()}
+        if not left or any(r.script not in known for r in left):
+            return ""
+        return f", about {_format_seconds(sum(known[r.script] for r in left) / jobs)} left"
+
+    running, started, failure = {}, [], None
+    with pool:
+        while pending or running:
+            while failure is None and len(running) < jobs:
+                unfinished = {*pending, *(r.run_dir for r, _ in running.values())}
+                ready = next((r for r in pending.values() if not _waits(r, unfinished)), None)
+                if ready is None:
+                    break
+                del pending[ready.run_dir]
+                start(ready)
+            if not running:
+                break
+            finished, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in finished:
+                run, began = running.pop(future)
+                error = future.result()  # a bug in the run raises here, with the worker's traceback
+                if error is not None:
+                    failure = failure or f"{run.label} failed: {error} (its log: {run.run_dir / 'log.txt'})"
+                    continue
+                durations.setdefault(run.script, []).append(time.monotonic() - began)
+                outcomes[run.run_dir] = read_json(run.run_dir / run.done_file)
+                print(f"[done] {total - len(pending) - len(running)}/{total} {run.label} in "
+                      f"{_format_seconds(durations[run.script][-1])}", flush=True)
+            if failure is not None:
+                pending.clear()  # nothing new starts; the runs already started finish and keep their folders
+    if failure is not None:
+        raise SettingsError(failure)
+    return outcomes
+
+
+def _visible_devices() -> list[str]:
+    """The GPU ids a worker may be pinned to: CUDA_VISIBLE_DEVICES, else every GPU torch sees (none on a CPU)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [d for d in visible.split(",") if d.strip()]
+    with contextlib.suppress(Exception):
+        import torch
+
+        if torch.cuda.is_available():
+            return [str(i) for i in range(torch.cuda.device_count())]
+    return []
