@@ -254,3 +254,17 @@ def test_pretrained_card_shows_the_blimp_score_when_pre_training_measured_it(tmp
     card = build_model_card(folder).text
     assert "## Grammar: BLiMP" in card and "On 1,340 minimal pairs" in card and "**61.2%**" in card
     assert "word-l2r" in card
+
+
+def test_unigram_floor_prefers_the_sentence_of_frequent_tokens(tmp_path):
+    from tlm_hf.evaluation.blimp import unigram_pairs
+
+    tokenizer = make_tokenizer(tmp_path / "tok")
+    counts = [0] * len(tokenizer)
+    counts[tokenizer.convert_tokens_to_ids("sat")] = 100
+    counts[tokenizer.convert_tokens_to_ids("ran")] = 1
+    import numpy as np
+
+    pairs = [pair("a", "the cat sat .", "the cat ran ."), pair("a", "the dog ran .", "the dog sat ."),
+             pair("a", "the cat sat .", "the cat sat sat .")]
+    assert unigram_pairs(tokenizer, np.array(counts), pairs) == [True, False, True]

@@ -133,12 +133,30 @@ def load_masked_lm(source: str, *, random_init: bool = False, seed: int = 0):
 # --- scoring ----------------------------------------------------------------------------------------------------
 
 
+def sentences_of(pairs: list[dict]) -> list[str]:
+    """Every distinct sentence of `pairs`, in order."""
+    return list(dict.fromkeys(s for pair in pairs for s in (pair["sentence_good"], pair["sentence_bad"])))
+
+
 def score_pairs(model, tokenizer, pairs: list[dict], *, variant: str = DEFAULT_VARIANT, batch_size: int = 64) -> list[bool]:
     """Whether the model gives each pair's acceptable sentence the higher PLL (each distinct sentence scored once)."""
-    sentences = list(dict.fromkeys(s for pair in pairs for s in (pair["sentence_good"], pair["sentence_bad"])))
+    sentences = sentences_of(pairs)
     pll = dict(zip(sentences, pseudo_log_likelihoods(model, tokenizer, sentences, variant=variant,
                                                       batch_size=batch_size)))
     return [pll[pair["sentence_good"]] > pll[pair["sentence_bad"]] for pair in pairs]
+
+
+def unigram_pairs(tokenizer, counts, pairs: list[dict]) -> list[bool]:
+    """The unigram floor's decisions: a sentence's log-likelihood is the sum of its tokens' log-frequencies (`counts`
+    per vocabulary id, add-one smoothed as for the held-out unigram loss). It knows which words are frequent, and
+    that shorter sentences are likelier, and nothing of grammar."""
+    from ..training.mlm import unigram_log_probs
+
+    log_probs = unigram_log_probs(counts)
+    sentences = sentences_of(pairs)
+    ids = tokenizer(sentences, add_special_tokens=False)["input_ids"]
+    score = {sentence: float(log_probs[row].sum()) for sentence, row in zip(sentences, ids)}
+    return [score[pair["sentence_good"]] > score[pair["sentence_bad"]] for pair in pairs]
 
 
 def _mean(values) -> float:
