@@ -28,8 +28,9 @@ def load_tokenizer(tokenizer):
         ) from err
 
 
-def check_vocabulary(config, tokenizer) -> None:
-    """Refuse a tokenizer whose ids do not index the model's embedding the way it was trained."""
+def match_tokenizer(config, tokenizer) -> None:
+    """Refuse a tokenizer whose ids do not index the model's embedding the way it was trained; then cap its
+    model_max_length at the model's positions, so that a saved run's tokenizer carries the real maximum."""
     if len(tokenizer) != config.vocab_size:
         raise SettingsError(
             f"the tokenizer has {len(tokenizer)} tokens but the model's vocabulary has {config.vocab_size}; "
@@ -42,6 +43,7 @@ def check_vocabulary(config, tokenizer) -> None:
                 f"the model's {name} is {model_id} but the tokenizer's is {tokenizer_id}; "
                 "use the tokenizer the model was (pre-)trained with"
             )
+    tokenizer.model_max_length = config.max_position_embeddings
 
 
 def train_wordpiece(

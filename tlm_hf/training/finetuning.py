@@ -2,7 +2,8 @@
 
 `train/finetune.py` is the script around these; the soft committee fine-tunes its members with them too:
 
-    model = build_classifier(task, tokenizer, pretrained="runs/pretrain")      # or config=... for scratch
+    start = classifier_start(tokenizer, pretrained="runs/pretrain")  # checked once; scratch=True for scratch
+    model = make_classifier(start, task)
     args = TrainingArguments(**recipe_defaults("paper", "finetuning"), output_dir=...)
     trainer, summary = fine_tune(model, tokenizer, task, args)
 """
@@ -15,7 +16,7 @@ import evaluate
 from datasets import DatasetDict
 from transformers import DataCollatorWithPadding, Trainer, set_seed
 
-from ..data.tokenizer import check_vocabulary
+from ..data.tokenizer import match_tokenizer
 from ..errors import SettingsError
 from ..models.configuration_conv_bert import ConvBertConfig
 from ..models.modeling_conv_bert import ConvBertForSequenceClassification
@@ -90,59 +91,73 @@ def folder_overrides(model_settings, folder, *, role: str = "--pretrained") -> d
     return overrides
 
 
-def build_classifier(task: DatasetDict, tokenizer, *, pretrained=None, config: ConvBertConfig | None = None,
-                     overrides: dict | None = None, role: str = "--pretrained"):
-    """The pre-trained arm (encoder from the MLM folder `pretrained`, new pooler and classifier, `overrides` such
-    as dropout applied) or, with `config`, the randomly initialised twin. Labels come from the task's ClassLabel
-    names. The tokenizer's model_max_length becomes the model's positions, so a saved run carries the real maximum."""
-    if (pretrained is None) == (config is None):
-        raise ValueError("give exactly one of pretrained (an MLM folder) or config (to train from scratch)")
-    names = label_names(task)
-    labels = dict(num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
-    if pretrained is not None:
-        check_pretraining_folder(pretrained, role=role)
-        model = load_model_folder(ConvBertForSequenceClassification, pretrained, role=role, **(overrides or {}),
-                                  **labels)
-    else:
-        model = ConvBertForSequenceClassification(ConvBertConfig.from_dict({**config.to_dict(), **labels}))
-    check_vocabulary(model.config, tokenizer)
-    check_labels(task, model.config.num_labels)
-    tokenizer.model_max_length = model.config.max_position_embeddings
-    return model
+@dataclasses.dataclass(frozen=True)
+class ClassifierStart:
+    """Where a classifier starts, checked: its config (overrides applied, the tokenizer and max_length fit it) and
+    the MLM folder whose encoder it loads (`weights`; None: a random initialisation)."""
+
+    config: ConvBertConfig
+    weights: str | None = None
+    role: str = "--pretrained"  # how error messages name the folder
 
 
-def initial_config(tokenizer, *, pretrained=None, scratch: bool = False, model_settings=None,
-                   role: str = "--pretrained") -> ConvBertConfig:
-    """The config an arm starts from, with every check that needs no training: the folder is an MLM folder (unless
-    `scratch`, which reuses any folder's architecture), its files load, overrides can apply, the tokenizer fits,
-    max_length is within the model's positions. Call it for every run of a plan before the first starts."""
+def classifier_start(tokenizer, *, pretrained=None, scratch: bool = False, model_settings=None,
+                     role: str = "--pretrained") -> ClassifierStart:
+    """Check once what a classifier starts from, before anything trains: the encoder of the MLM folder `pretrained`
+    (its files load, `model_settings`' overrides can apply); or, with `scratch`, a random initialisation of
+    `pretrained`'s architecture (any saved model folder), or of `model_settings` (a ModelSettings) without a folder.
+    The tokenizer must fit the model and takes its maximum length. Call it once per run, or per committee member."""
     if pretrained is None:
         if not scratch:
             raise SettingsError("nothing to fine-tune; give --pretrained FOLDER, or --scratch for a random initialisation")
-        config = model_settings.config(tokenizer)
+        return ClassifierStart(model_settings.config(tokenizer), role=role)  # checks vocabulary and max_length
+    if scratch:
+        model_folder_config(pretrained, role=role, weights=False)
     else:
-        if scratch:
-            model_folder_config(pretrained, role=role, weights=False)
-        else:
-            check_pretraining_folder(pretrained, role=role)
-        config = ConvBertConfig.from_pretrained(pretrained, **folder_overrides(model_settings, pretrained, role=role))
-        check_vocabulary(config, tokenizer)
-        if model_settings is not None:
-            model_settings.check_max_length(config)
-    tokenizer.model_max_length = config.max_position_embeddings
-    return config
+        check_pretraining_folder(pretrained, role=role)
+    config = ConvBertConfig.from_pretrained(pretrained, **folder_overrides(model_settings, pretrained, role=role))
+    match_tokenizer(config, tokenizer)
+    if model_settings is not None:
+        model_settings.check_max_length(config)
+    return ClassifierStart(config, weights=None if scratch else str(pretrained), role=role)
 
 
-def initial_classifier(task: DatasetDict, tokenizer, *, pretrained=None, scratch: bool = False, model_settings=None,
-                       role: str = "--pretrained"):
-    """The model an arm starts from: the encoder of the MLM folder `pretrained`; or, with `scratch`, a random
-    initialisation of `pretrained`'s architecture, or of `model_settings` (a ModelSettings) without a folder.
-    Checked by `initial_config` first."""
-    config = initial_config(tokenizer, pretrained=pretrained, scratch=scratch, model_settings=model_settings, role=role)
-    if scratch or pretrained is None:
-        return build_classifier(task, tokenizer, config=config)
-    return build_classifier(task, tokenizer, pretrained=pretrained, role=role,
-                            overrides=folder_overrides(model_settings, pretrained, role=role))
+def make_classifier(start: ClassifierStart, task: DatasetDict):
+    """The classifier `start` describes, with the task's labels (its ClassLabel names): the encoder loaded from
+    `start.weights` with a new pooler and classifier, or every weight randomly initialised."""
+    names = label_names(task)
+    labels = dict(num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
+    config = ConvBertConfig.from_dict({**start.config.to_dict(), **labels})
+    check_labels(task, config.num_labels)
+    if start.weights is None:
+        return ConvBertForSequenceClassification(config)
+    return load_model_folder(ConvBertForSequenceClassification, start.weights, role=start.role, checked=True,
+                             config=config)
+
+
+def build_classifier(task: DatasetDict, tokenizer, *, pretrained=None, config: ConvBertConfig | None = None,
+                     overrides: dict | None = None, role: str = "--pretrained"):
+    """The pre-trained arm (encoder from the MLM folder `pretrained`, `overrides` such as dropout applied) or, with
+    `config`, its randomly initialised twin: `classifier_start`'s checks, then `make_classifier`."""
+    if (pretrained is None) == (config is None):
+        raise ValueError("give exactly one of pretrained (an MLM folder) or config (to train from scratch)")
+    if pretrained is None:
+        match_tokenizer(config, tokenizer)
+        return make_classifier(ClassifierStart(config, role=role), task)
+    check_pretraining_folder(pretrained, role=role)
+    folder_config = ConvBertConfig.from_pretrained(pretrained, **(overrides or {}))
+    match_tokenizer(folder_config, tokenizer)
+    return make_classifier(ClassifierStart(folder_config, weights=str(pretrained), role=role), task)
+
+
+def initial_config(tokenizer, **start) -> ConvBertConfig:
+    """`classifier_start(tokenizer, **start).config` (committee.py's pre-flight, until it keeps the start itself)."""
+    return classifier_start(tokenizer, **start).config
+
+
+def initial_classifier(task: DatasetDict, tokenizer, **start):
+    """`make_classifier(classifier_start(tokenizer, **start), task)`: the model an arm starts from."""
+    return make_classifier(classifier_start(tokenizer, **start), task)
 
 
 def tokenize_task(task: DatasetDict, tokenizer, *, max_length: int = 128, num_proc=None) -> DatasetDict:
