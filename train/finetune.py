@@ -1,8 +1,9 @@
 """Fine-tune a ConvBert classifier on a task, from a pre-trained folder or from scratch, with a named recipe.
 
-    python train/finetune.py --pretrained runs/pretrain-5k --task ag_news \
-        --task_data train=../shared/data/ag_news/train_partial.jsonl.gz,test=../shared/data/ag_news/test.jsonl.gz \
-        --learning_rate 5e-5 --weight_decay 1e-2 --seed 0 --output_dir runs/ft-5k-seed0
+    python train/finetune.py --pretrained runs/my-pt --task_data my_labels.csv --test_per_label 50 \\
+        --output_dir runs/my-ft          # a text,label CSV, split per label; the recipe is runs/my-pt's
+    python train/finetune.py --pretrained runs/pretrain-5k --task dbpedia_14 --task_data sample:dbpedia_14 \\
+        --train_per_label 30 --test_per_label 100 --seed 0 --output_dir runs/ft-5k-seed0
     python train/finetune.py --scratch --preset bert-6 --task ag_news ... --output_dir runs/ft-scratch-seed0
     python train/finetune.py ... --save_strategy epoch --output_dir runs/ft-5k-seed0 --resume  # after an interruption
 

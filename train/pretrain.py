@@ -1,8 +1,8 @@
 """MLM pre-training of a ConvBert (BERT-6 or BERT-1) on W_s paragraphs, with a named recipe, through Trainer.
 
-    python train/pretrain.py --preset bert-6 --w_s 5000 --corpus ../shared/data/wikitext2/paragraphs.jsonl.gz \
-        --corpus_where split=train --normalize_wikitext --tokenizer ../shared/data/bert-base-uncased \
-        --output_dir runs/pretrain-5k
+    python train/pretrain.py --preset tiny --recipe fast --corpus my_text.txt --output_dir runs/my-pt
+    python train/pretrain.py --preset bert-6 --w_s 5000 --corpus sample:wikitext2 --corpus_where split=train \\
+        --normalize_wikitext --tokenizer sample:bert-base-uncased --output_dir runs/pretrain-5k
     accelerate launch train/pretrain.py --config my.yaml --output_dir runs/pretrain   # any number of devices
     python train/pretrain.py --config my.yaml --output_dir runs/pretrain --resume      # after an interruption
 
@@ -26,7 +26,9 @@ from tlm_hf.settings import PRETRAIN_SETTINGS, SettingsError
 from tlm_hf.data.bytes import as_byte_tokenizer
 from tlm_hf.data.corpus import split_heldout
 from tlm_hf.data.tokenizer import train_wordpiece
+from tlm_hf.evaluation.blimp import DEFAULT_VARIANT, blimp_metrics, evaluate_blimp, load_blimp
 from tlm_hf.training.mlm import (
+    context_gain_verdict,
     heldout_metrics,
     masked_heldout,
     per_token_predictions,
@@ -90,6 +92,12 @@ def main(argv=None):
                                                                     byte_level=byte_level)
         if eval_data is None:
             args.eval_strategy = "no"
+        blimp_pairs = None  # BLiMP minimal pairs, scored at every held-out evaluation and at the end
+        if settings.blimp_pairs_per_paradigm:
+            if byte_level:
+                raise SettingsError("blimp_pairs_per_paradigm scores token-level models only (this one is byte-level, "
+                                    "input_mode='bytes'); set --blimp_pairs_per_paradigm 0")
+            blimp_pairs = load_blimp(pairs_per_paradigm=settings.blimp_pairs_per_paradigm)
         # claimed only now, after everything that can be checked was: a refused run leaves the folder as it was
         claim_run_dir(run_dir, run_config((settings, subset_settings, corpus, task, model_settings, tokenizer_settings),
                                           args), write=args.should_save)
@@ -102,10 +110,13 @@ def main(argv=None):
     if settings.pretraining_dropout is not None:  # e.g. none while pre-training, the architecture's when fine-tuning
         config.hidden_dropout_prob = config.attention_probs_dropout_prob = settings.pretraining_dropout
     model = ConvBertForMaskedLM(config)
+    compute_metrics = heldout_metrics(None if byte_level else counts)
+    if blimp_pairs:  # grammar appearing as the MLM leaves the plateau: eval_blimp_overall beside the context gain
+        compute_metrics = blimp_metrics(compute_metrics, model, tokenizer, blimp_pairs)
     trainer = Trainer(
         model=model, args=args, train_dataset=train_data, eval_dataset=eval_data, processing_class=tokenizer,
         data_collator=pretraining_collator(tokenizer, settings.mlm_probability, byte_level=byte_level),
-        compute_metrics=heldout_metrics(None if byte_level else counts), preprocess_logits_for_metrics=per_token_predictions,
+        compute_metrics=compute_metrics, preprocess_logits_for_metrics=per_token_predictions,
     )
     resumed_at = TrainerState.load_from_json(f"{checkpoint}/trainer_state.json").global_step if checkpoint else 0
     result = trainer.train(resume_from_checkpoint=checkpoint)
@@ -118,13 +129,23 @@ def main(argv=None):
             **{f"heldout_{name}": final[f"eval_{name}"] for name in ("mlm_loss", "perplexity", "accuracy", "masked_tokens")},
             "unigram_loss": final.get("eval_unigram_loss"), "context_gain": final.get("eval_context_gain"),
             "heldout_per_epoch": [{"epoch": entry["epoch"], "mlm_loss": entry["eval_mlm_loss"],
-                                   "accuracy": entry["eval_accuracy"], "context_gain": entry.get("eval_context_gain")}
+                                   "accuracy": entry["eval_accuracy"], "context_gain": entry.get("eval_context_gain"),
+                                   "blimp_overall": entry.get("eval_blimp_overall")}
                                   for entry in evaluations],
         }
         against_unigram = "" if byte_level else (f" (unigram {final['eval_unigram_loss']:.3f}, context gain "
                                                  f"{final['eval_context_gain']:+.3f})")
         print(f"held-out MLM loss {final['eval_mlm_loss']:.3f}{against_unigram}, "
               f"masked {'byte' if byte_level else 'token'} accuracy {final['eval_accuracy']:.3f}")
+        if not byte_level:
+            print(context_gain_verdict(final.get("eval_context_gain")))
+
+    blimp_stats = {}
+    if blimp_pairs:  # the last held-out evaluation's score, or (without held-out evaluation) the final model's
+        blimp = final.get("eval_blimp_overall") if eval_data is not None else None
+        blimp = evaluate_blimp(model, tokenizer, blimp_pairs)["overall"] if blimp is None else blimp
+        blimp_stats = {"blimp_overall": blimp, "blimp_pairs": len(blimp_pairs), "blimp_variant": DEFAULT_VARIANT}
+        print(f"BLiMP {100 * blimp:.1f}% on {len(blimp_pairs):,} minimal pairs (chance 50%)")
 
     # -- save: model + tokenizer, then the statistics (written last: their presence marks a finished run) ---
     model.config.hidden_dropout_prob, model.config.attention_probs_dropout_prob = architecture_dropout
@@ -132,7 +153,7 @@ def main(argv=None):
     if trainer.is_world_process_zero():
         write_json(run_dir / "pretraining_stats.json", {
             "corpus": corpus.corpus, "corpus_where": corpus.corpus_where, "subset": subset_settings.subset,
-            "seed": subset_settings.subset_seed, "task": task.task, **stats, **heldout_stats,
+            "seed": subset_settings.subset_seed, "task": task.task, **stats, **heldout_stats, **blimp_stats,
             "train_loss": run_train_loss(trainer.state.log_history),  # the whole run's, resumed parts included
             "global_step": trainer.state.global_step, "train_runtime_s": round(result.metrics["train_runtime"], 1),
             "timed_steps": trainer.state.global_step - resumed_at,  # train_runtime_s covers this process's steps only
