@@ -268,3 +268,16 @@ def test_unigram_floor_prefers_the_sentence_of_frequent_tokens(tmp_path):
     pairs = [pair("a", "the cat sat .", "the cat ran ."), pair("a", "the dog ran .", "the dog sat ."),
              pair("a", "the cat sat .", "the cat sat sat .")]
     assert unigram_pairs(tokenizer, np.array(counts), pairs) == [True, False, True]
+
+
+def test_pretraining_reports_blimp_at_every_heldout_evaluation_and_in_its_stats(tmp_path):
+    from training_helpers import run_script, tiny_files
+
+    out = tmp_path / "pretrain"
+    settings = {**tiny_files(tmp_path), "w_s": 48, "per_device_train_batch_size": 8, "num_train_epochs": 2,
+                "blimp_pairs_per_paradigm": 1, "output_dir": str(out), "disable_tqdm": True}
+    run_script("pretrain.py", settings)
+    stats = json.loads((out / "pretraining_stats.json").read_text())
+    assert stats["blimp_pairs"] == 67 and stats["blimp_variant"] == "word-l2r" and 0 <= stats["blimp_overall"] <= 1
+    per_epoch = [entry["blimp_overall"] for entry in stats["heldout_per_epoch"]]
+    assert len(per_epoch) == 2 and per_epoch[-1] == stats["blimp_overall"]
