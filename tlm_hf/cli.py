@@ -8,9 +8,7 @@ training scripts (`tlm_hf.settings`, parsed by `tlm_hf.arguments`), with the sam
 import argparse
 import sys
 
-
-class UserError(Exception):
-    """A mistake in the user's input: printed as one line, no traceback."""
+from .errors import UserError
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -135,15 +133,12 @@ def _add_publish(sub):
 
 
 def _run_publish(args):
-    from .hub.publish import PublishError, publish
+    from .hub.publish import publish
 
-    try:
-        report = publish(
-            args.run_dir, args.repo_id, export_dir=args.export_dir, private=args.private, revision=args.revision,
-            dry_run=args.dry_run, scratch_run=args.scratch_run,
-        )
-    except PublishError as err:
-        raise UserError(str(err)) from err
+    report = publish(
+        args.run_dir, args.repo_id, export_dir=args.export_dir, private=args.private, revision=args.revision,
+        dry_run=args.dry_run, scratch_run=args.scratch_run,
+    )
     print(f"exported to {report['export_dir']}:")
     for name, size in report["files"]:
         print(f"  {name:<40} {size:>14,} bytes")
@@ -188,7 +183,7 @@ def _run_blimp(args):
     import json
 
     from .evaluation.blimp import blimp_table, evaluate_blimp, load_blimp, load_masked_lm, published_scores
-    from .training.runs import atomic_write
+    from .fileio import atomic_write
 
     pairs = load_blimp(args.data, pairs_per_paradigm=args.pairs_per_paradigm)
     model, tokenizer = load_masked_lm(args.model, random_init=args.random_init, seed=args.seed)
@@ -215,7 +210,7 @@ def main(argv=None) -> int:
     args = _build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (UserError, FileNotFoundError, ValueError) as err:
+    except UserError as err:  # anything else is a bug of ours: its traceback stays
         print(f"tlm {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -23,9 +23,10 @@ from transformers import TrainingArguments
 
 from tlm_hf import ConvBertConfig, ConvBertForSequenceClassification, SoftCommitteeForSequenceClassification
 from tlm_hf.arguments import parse_settings
+from tlm_hf.errors import UserError
 from tlm_hf.settings import COMMITTEE_SETTINGS, SettingsError
 from tlm_hf.training.experiments import PlannedRun
-from tlm_hf.training.finetuning import classification_trainer, initial_config
+from tlm_hf.training.finetuning import classification_trainer, classifier_start
 from tlm_hf.training.launch import run_plan
 from tlm_hf.training.recipes import recipe_defaults
 from tlm_hf.training.results import markdown_table, write_results
@@ -85,8 +86,8 @@ def main(argv=None):
         for index, member in enumerate(settings.members):  # every member checked before the first is trained
             from_folder = not settings.scratch or Path(member).exists()  # scratch: a preset or a folder's architecture
             member_model = replace(model_settings, preset=member) if not from_folder else model_settings
-            initial_config(tokenizer, pretrained=member if from_folder else None, scratch=settings.scratch,
-                           model_settings=member_model, role=f"member {index}")
+            classifier_start(tokenizer, pretrained=member if from_folder else None, scratch=settings.scratch,
+                             model_settings=member_model, role=f"member {index}")  # checked once, here
             member_dir = out / "members" / f"{index}-{Path(member).name}"
             if (member_dir / "results.json").exists():
                 model_folder_config(member_dir, role=f"finished member {index}")
@@ -98,14 +99,14 @@ def main(argv=None):
                 }, member_dir, f"member {index} ({member})", "results.json"))
         claim_run_dir(out, run_config((settings, task, model_settings, tokenizer_settings), args),
                       write=args.should_save)
-    except SettingsError as err:
+    except UserError as err:
         sys.exit(f"committee.py: error: {err}")
 
     # -- members: each fine-tuned alone by train/finetune.py, --jobs at a time ---------------------------------------
     try:
         outcomes = run_plan(member_runs, scripts=SCRIPTS, jobs=settings.jobs, threads=settings.threads_per_run,
                             launcher=None if settings.launcher == "python" else shlex.split(settings.launcher))
-    except SettingsError as err:
+    except UserError as err:
         sys.exit(f"committee.py: error: {err}")
     members, rows, member_results = [], [], []
     for index, (member, run) in enumerate(zip(settings.members, member_runs)):

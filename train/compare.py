@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tlm_hf.arguments import parse_settings, read_yaml
+from tlm_hf.errors import UserError
 from tlm_hf.settings import EXPERIMENT_SETTINGS, SettingsError, refuse_unknown
 from tlm_hf.training.experiments import compare_table, plan_experiment, table_row
 from tlm_hf.training.launch import run_plan
@@ -71,7 +72,7 @@ def main(argv=None):
             variant_model = replace(model, config_overrides=",".join(filter(None, [model.config_overrides, *overrides])))
             plans.append((variant["name"], plan_experiment(exp, corpus, task, variant_model, tokenizer,
                                                            pretrain_args=dict(pretrain_args))))
-    except SettingsError as err:
+    except UserError as err:
         sys.exit(f"compare.py: error: {err}")
     launcher = None if exp.launcher == "python" else shlex.split(exp.launcher)
 
@@ -79,7 +80,7 @@ def main(argv=None):
     try:
         outcomes = run_plan([run for _, plan in plans for run in plan.runs()], scripts=SCRIPTS, jobs=exp.jobs,
                             threads=exp.threads_per_run, launcher=launcher, dry_run=exp.dry_run)
-    except SettingsError as err:
+    except UserError as err:
         sys.exit(f"compare.py: error: {err}")
     if exp.dry_run:
         return

@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 
 from tlm_hf.arguments import parse_settings
-from tlm_hf.settings import EXPERIMENT_SETTINGS, SettingsError
+from tlm_hf.errors import UserError
+from tlm_hf.settings import EXPERIMENT_SETTINGS
 from tlm_hf.training.experiments import experiment_table, plan_experiment, table_row, write_experiment_results
 from tlm_hf.training.launch import run_plan
 
@@ -32,7 +33,7 @@ def main(argv=None):
     try:
         exp, corpus, task, model, tokenizer = parse_settings(EXPERIMENT_SETTINGS, argv, required=("output_dir",))
         plan = plan_experiment(exp, corpus, task, model, tokenizer)
-    except SettingsError as err:
+    except UserError as err:
         sys.exit(f"experiment.py: error: {err}")
     launcher = None if exp.launcher == "python" else shlex.split(exp.launcher)
 
@@ -40,7 +41,7 @@ def main(argv=None):
     try:
         outcomes = run_plan(plan.runs(), scripts=SCRIPTS, jobs=exp.jobs, threads=exp.threads_per_run,
                             launcher=launcher, dry_run=exp.dry_run)
-    except SettingsError as err:
+    except UserError as err:
         sys.exit(f"experiment.py: error: {err}")
     if exp.dry_run:
         return

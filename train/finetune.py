@@ -22,9 +22,10 @@ import torch
 from transformers import set_seed
 
 from tlm_hf.arguments import parse_settings
-from tlm_hf.hub.publish import PublishError, push_run, take_over_trainer_push
-from tlm_hf.settings import FINETUNE_SETTINGS, SettingsError
-from tlm_hf.training.finetuning import fine_tune, fine_tune_selecting_lr, initial_classifier
+from tlm_hf.errors import UserError
+from tlm_hf.hub.publish import push_run, take_over_trainer_push
+from tlm_hf.settings import FINETUNE_SETTINGS
+from tlm_hf.training.finetuning import classifier_start, fine_tune, fine_tune_selecting_lr, make_classifier
 from tlm_hf.training.runs import claim_run_dir, resume_checkpoint, run_config, write_json
 
 
@@ -35,17 +36,18 @@ def main(argv=None):
         settings, task, model_settings, tokenizer_settings, args = parse_settings(
             FINETUNE_SETTINGS, argv, stage="finetuning", required=("output_dir",)
         )
-        if settings.pretrained is None and not settings.scratch:
-            raise SettingsError("nothing to fine-tune; give --pretrained FOLDER, or --scratch for a random initialisation")
         if settings.threads:  # fixed per run by experiments, so that running several at once changes no number
             torch.set_num_threads(settings.threads)
         set_seed(args.seed)
         tokenizer = tokenizer_settings.load(default=settings.pretrained or "bert-base-uncased")
         task_data = task.load()
 
-        def make_model():  # scratch: the architecture of the pre-trained folder (or of the preset), random weights
-            return initial_classifier(task_data, tokenizer, pretrained=settings.pretrained, scratch=settings.scratch,
-                                      model_settings=model_settings)
+        # checked once (scratch: the architecture of the pre-trained folder, or of the preset, random weights)
+        start = classifier_start(tokenizer, pretrained=settings.pretrained, scratch=settings.scratch,
+                                 model_settings=model_settings)
+
+        def make_model():
+            return make_classifier(start, task_data)
 
         model = make_model()  # built before the run folder is claimed, so a bad architecture fails first
         run_dir = Path(args.output_dir)
@@ -54,7 +56,7 @@ def main(argv=None):
         # claimed only now, after everything that can be checked was: a refused run leaves the folder as it was
         claim_run_dir(run_dir, run_config((settings, task, model_settings, tokenizer_settings), args),
                       write=args.should_save)
-    except (SettingsError, PublishError) as err:
+    except UserError as err:  # anything else is a bug: its traceback stays
         sys.exit(f"finetune.py: error: {err}")
 
     # -- training: test accuracy after every epoch, or (with learning_rates) the learning rate chosen on the

@@ -21,7 +21,8 @@ from transformers import Trainer, TrainerState, set_seed
 
 from tlm_hf import ConvBertForMaskedLM
 from tlm_hf.arguments import parse_settings
-from tlm_hf.hub.publish import PublishError, push_run, take_over_trainer_push
+from tlm_hf.errors import UserError
+from tlm_hf.hub.publish import push_run, take_over_trainer_push
 from tlm_hf.settings import PRETRAIN_SETTINGS, SettingsError
 from tlm_hf.data.bytes import as_byte_tokenizer
 from tlm_hf.data.corpus import split_heldout
@@ -80,8 +81,7 @@ def main(argv=None):
             subset = subset_settings.build(paragraphs, task_data, tokenizer, num_proc=settings.num_proc)
             if settings.wordpiece_vocab_size:
                 tokenizer = train_wordpiece(subset, settings.wordpiece_vocab_size)
-                config = model_settings.config(tokenizer)
-            tokenizer.model_max_length = config.max_position_embeddings
+                config = model_settings.config(tokenizer)  # the tokenizer takes the model's maximum length there
             byte_level = config.input_mode == "bytes"  # STLM's byte-level input: the tokenizer also gives each token's bytes
             if byte_level:
                 tokenizer = as_byte_tokenizer(tokenizer, config.max_token_bytes)
@@ -101,7 +101,7 @@ def main(argv=None):
         # claimed only now, after everything that can be checked was: a refused run leaves the folder as it was
         claim_run_dir(run_dir, run_config((settings, subset_settings, corpus, task, model_settings, tokenizer_settings),
                                           args), write=args.should_save)
-    except (SettingsError, PublishError) as err:
+    except UserError as err:  # anything else is a bug: its traceback stays
         sys.exit(f"pretrain.py: error: {err}")
     print(f"pre-training on W_s = {stats['W_s']:,} paragraphs (T_W = {stats['T_W']:,})")
 

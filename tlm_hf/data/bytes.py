@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from ..errors import SettingsError
 from ..models.configuration_conv_bert import BYTE_MASK, BYTE_PAD
 from ..models.tokenization_conv_bert import ConvBertByteTokenizer
 from .samples import resolve_sample
@@ -59,17 +60,17 @@ class ByteMaskingCollator:
 
     def __post_init__(self):
         if not 0 < self.mlm_probability < 1:
-            raise ValueError(f"mlm_probability must be in (0, 1), got {self.mlm_probability}.")
+            raise SettingsError(f"mlm_probability must be in (0, 1), got {self.mlm_probability}.")
         replace = (self.mask_replace_prob, self.random_replace_prob)
         if min(replace) < 0 or sum(replace) > 1:
-            raise ValueError("mask_replace_prob and random_replace_prob must be >= 0 and sum to at most 1.")
+            raise SettingsError("mask_replace_prob and random_replace_prob must be >= 0 and sum to at most 1.")
         self.generator = None if self.seed is None else torch.Generator().manual_seed(self.seed)
 
     def __call__(self, features: list[dict]) -> dict:
         batch = self.tokenizer.pad(features, padding=True, pad_to_multiple_of=self.pad_to_multiple_of,
                                    return_tensors="pt")
         if "input_bytes" not in batch:
-            raise ValueError("rows have no input_bytes: tokenize with the byte-level tokenizer (ConvBertByteTokenizer)")
+            raise SettingsError("rows have no input_bytes: tokenize with the byte-level tokenizer (ConvBertByteTokenizer)")
         input_ids, input_bytes = batch["input_ids"], batch["input_bytes"]
         has_bytes = input_bytes[..., 0] != BYTE_PAD
         chosen = (torch.rand(input_ids.shape, generator=self.generator) < self.mlm_probability) & has_bytes

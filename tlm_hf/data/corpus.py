@@ -10,6 +10,7 @@ import re
 import numpy as np
 from datasets import Dataset, DatasetDict, IterableDataset, concatenate_datasets
 
+from ..errors import SettingsError
 from .files import is_local, load_files, load_hub
 
 DEFAULT_CORPUS = "wikimedia/wikipedia"  # the corpus of the paper's code
@@ -93,7 +94,7 @@ def load_paragraphs(
     needed = [text_field, *(where or {})]
     missing = [c for c in needed if columns is not None and c not in columns]
     if missing:
-        raise ValueError(
+        raise SettingsError(
             f"{source} has no column {missing[0]!r} (columns: {', '.join(columns)}); "
             "pass text_field= / where= with one of them (--corpus_text_field / --corpus_where)"
         )
@@ -117,7 +118,7 @@ def load_paragraphs(
         **kwargs,
     )
     if not streaming and len(paragraphs) == 0:
-        raise ValueError(
+        raise SettingsError(
             f"{source} gives no paragraphs{f' with {where}' if where else ''} of at least {max(min_chars, 1)} "
             "characters; check the file, --corpus_where and --min_chars"
         )
@@ -131,11 +132,11 @@ def random_subset(paragraphs: Dataset, w_s: int, seed: int = DEFAULT_SUBSET_SEED
     worker counts, and smaller W_s with the same seed are prefixes of larger ones.
     """
     if isinstance(paragraphs, IterableDataset):
-        raise ValueError("a random W_s subset needs the whole corpus; load it without streaming=True")
+        raise SettingsError("a random W_s subset needs the whole corpus; load it without streaming=True")
     if w_s < 1:
-        raise ValueError(f"W_s must be at least 1, got {w_s}; pass a positive number of paragraphs")
+        raise SettingsError(f"W_s must be at least 1, got {w_s}; pass a positive number of paragraphs")
     if w_s > len(paragraphs):
-        raise ValueError(
+        raise SettingsError(
             f"W_s = {w_s} is larger than the corpus ({len(paragraphs)} paragraphs); "
             f"choose W_s <= {len(paragraphs)} or a bigger corpus"
         )
@@ -149,7 +150,7 @@ def split_heldout(paragraphs: Dataset, size: int, seed: int = DEFAULT_SUBSET_SEE
     """
     size = min(size, len(paragraphs) // 10)
     if size < 1:
-        raise ValueError(
+        raise SettingsError(
             f"a corpus of {len(paragraphs)} paragraphs is too small to hold paragraphs out (at most a tenth); "
             "set heldout_size 0 to pre-train without held-out evaluation, or heldout_where to take them from another split"
         )
@@ -165,6 +166,6 @@ def as_texts(texts) -> Dataset:
         return concatenate_datasets([split.select_columns(["text"]) for split in texts.values()])
     if isinstance(texts, Dataset):
         if "text" not in texts.column_names:
-            raise ValueError(f"no 'text' column (columns: {', '.join(texts.column_names)}); rename the text column")
+            raise SettingsError(f"no 'text' column (columns: {', '.join(texts.column_names)}); rename the text column")
         return texts
     return Dataset.from_dict({"text": list(texts)})

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from datasets import DatasetDict, load_dataset
 
+from ..errors import MissingFileError, SettingsError
 from .samples import resolve_sample
 
 # File suffix -> `datasets` builder. Compressed files (.gz, ...) are read transparently.
@@ -65,7 +66,7 @@ def expand_files(pattern: str | os.PathLike) -> list[str]:
     files = sorted(glob.glob(os.path.expanduser(resolve_sample(os.fspath(pattern)))))
     files = [f for f in files if os.path.isfile(f)]
     if not files:
-        raise FileNotFoundError(f"no file matches {os.fspath(pattern)!r}; check the path or glob")
+        raise MissingFileError(f"no file matches {os.fspath(pattern)!r}; check the path or glob")
     return files
 
 
@@ -77,16 +78,16 @@ def load_files(data_files, *, streaming: bool = False) -> DatasetDict:
     suffixes = {file_suffix(f) for files in resolved.values() for f in files}
     unknown = suffixes - set(_BUILDERS)
     if unknown:
-        raise ValueError(
+        raise SettingsError(
             f"unsupported file type {sorted(unknown)[0]!r}; use one of {', '.join(_BUILDERS)} (optionally .gz)"
         )
     builders = {_BUILDERS[s] for s in suffixes}
     if len(builders) > 1:
-        raise ValueError(f"files mix formats {sorted(suffixes)}; convert them to one format")
+        raise SettingsError(f"files mix formats {sorted(suffixes)}; convert them to one format")
     for files in resolved.values():  # pyarrow reads bytes that are not UTF-8 without a word: refuse them first
         for path in files:
             if not _is_utf8(path):
-                raise ValueError(file_problem(path) or f"{path} is not UTF-8 text; convert the file to UTF-8")
+                raise SettingsError(file_problem(path) or f"{path} is not UTF-8 text; convert the file to UTF-8")
     try:
         data = load_dataset(builders.pop(), data_files=resolved, streaming=streaming)
     except Exception as err:  # datasets wraps what went wrong (DatasetGenerationError, ArrowInvalid, StopIteration)
@@ -95,10 +96,10 @@ def load_files(data_files, *, streaming: bool = False) -> DatasetDict:
         while cause.__cause__ or cause.__context__:
             cause = cause.__cause__ or cause.__context__
         files = ", ".join(f for files in resolved.values() for f in files)
-        raise ValueError(problem or f"cannot read {files} ({_first_line(cause)}); check the file's format") from err
+        raise SettingsError(problem or f"cannot read {files} ({_first_line(cause)}); check the file's format") from err
     for split, rows in ({} if streaming else data).items():
         if len(rows) == 0:
-            raise ValueError(_first_problem(resolved[split]) or f"{', '.join(resolved[split])} holds no rows; give a file with data")
+            raise SettingsError(_first_problem(resolved[split]) or f"{', '.join(resolved[split])} holds no rows; give a file with data")
     return data
 
 
@@ -169,7 +170,7 @@ def load_hub(path: str, config: str | None = None, **kwargs):
         return load_dataset(path, config, **kwargs)
     except (FileNotFoundError, ConnectionError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"cannot load {path!r} from the Hub ({first_line}); check the id and your connection, "
             "or pass local files instead"
         ) from err

@@ -3,6 +3,8 @@ tokenizer is expected (its README says what it holds and under which licences)."
 
 from pathlib import Path
 
+from ..errors import MissingFileError
+
 SAMPLES = Path(__file__).with_name("samples")
 SAMPLE_FILES = {
     "wikitext2": "wikitext2.jsonl.gz",
@@ -19,7 +21,7 @@ def resolve_sample(source):
         return source
     name = source[len(PREFIX):]
     if name not in SAMPLE_FILES:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"no bundled sample {name!r}; use one of {', '.join(PREFIX + n for n in SAMPLE_FILES)}"
         )
     return str(SAMPLES / SAMPLE_FILES[name])

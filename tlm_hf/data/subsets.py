@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict
 
+from ..errors import SettingsError
 from .corpus import DEFAULT_SUBSET_SEED, random_subset
 from .token_stats import count_tokens, tokenize
 from .tokenizer import load_tokenizer
@@ -53,7 +54,7 @@ def filter_paragraphs(
 def avoided_tokens(task_counts: np.ndarray, corpus_counts: np.ndarray, avoid_fraction: float) -> np.ndarray:
     """The task's tokens that are least common in the corpus, avoid_fraction of T_C of them."""
     if not 0 < avoid_fraction <= 1:
-        raise ValueError(f"avoid_fraction must be in (0, 1], got {avoid_fraction}")
+        raise SettingsError(f"avoid_fraction must be in (0, 1], got {avoid_fraction}")
     task_ids = np.flatnonzero(task_counts)
     order = task_ids[np.argsort(corpus_counts[task_ids], kind="stable")]
     return order[: round(avoid_fraction * len(task_ids))]
@@ -77,13 +78,13 @@ def build_subset(
     that passes when w_s is None.
     """
     if kind not in SUBSET_KINDS:
-        raise ValueError(f"unknown subset kind {kind!r}; use one of {', '.join(SUBSET_KINDS)}")
+        raise SettingsError(f"unknown subset kind {kind!r}; use one of {', '.join(SUBSET_KINDS)}")
     if kind == "random":
         if w_s is None:
-            raise ValueError("a random subset needs W_s; pass w_s (the paper uses 2,000 to 200,000)")
+            raise SettingsError("a random subset needs W_s; pass w_s (the paper uses 2,000 to 200,000)")
         return random_subset(paragraphs, w_s, seed)
     if task is None or tokenizer is None:
-        raise ValueError(f"a {kind} subset is defined by the task's tokens; pass a task and a tokenizer")
+        raise SettingsError(f"a {kind} subset is defined by the task's tokens; pass a task and a tokenizer")
     tokenizer = load_tokenizer(tokenizer)
     task_counts = count_tokens(tokenize(task, tokenizer, num_proc=num_proc, batch_size=batch_size), tokenizer)
     tokenised = tokenize(paragraphs, tokenizer, num_proc=num_proc, batch_size=batch_size)
@@ -97,9 +98,9 @@ def build_subset(
     allowed[tokenizer.all_special_ids] = True
     kept = filter_paragraphs(tokenised, allowed, num_proc=num_proc).remove_columns("input_ids")
     if len(kept) == 0:
-        raise ValueError(f"no paragraph of the corpus would {rule}; use a bigger corpus or a lower avoid_fraction")
+        raise SettingsError(f"no paragraph of the corpus would {rule}; use a bigger corpus or a lower avoid_fraction")
     if w_s is not None and w_s > len(kept):
-        raise ValueError(
+        raise SettingsError(
             f"only {len(kept)} paragraphs {rule}, fewer than W_s = {w_s}; lower W_s or use a bigger corpus"
         )
     return kept if w_s is None else random_subset(kept, w_s, seed)
@@ -113,7 +114,7 @@ def save_subset(subset: Dataset, out_dir, stats: dict, *, fmt: str = "datasets")
     first, so a crash never leaves a half-written subset under `out_dir`.
     """
     if fmt not in SUBSET_FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(SUBSET_FORMATS)}")
+        raise SettingsError(f"unknown format {fmt!r}; use one of {', '.join(SUBSET_FORMATS)}")
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
+from ..errors import SettingsError
 from .files import expand_files, file_suffix, load_files, load_hub
 
 logger = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def _marked_text(tokens, head_spans, tail_spans, entity_markers):
 def _fewrel_rows(source, split: str):
     """(tokens, head spans, tail spans, relation) from the original JSON or the Hub layout."""
     if isinstance(source, dict):
-        raise ValueError("few_rel reads one file with all relations; pass data_files as a single path")
+        raise SettingsError("few_rel reads one file with all relations; pass data_files as a single path")
     if source is not None and file_suffix(source) == ".json":
         path = expand_files(source)[0]
         with (gzip.open if path.endswith(".gz") else open)(path, "rt", encoding="utf-8") as f:
@@ -99,7 +100,7 @@ def _fewrel_rows(source, split: str):
         data = load_hub(TASKS["few_rel"].hub_id, TASKS["few_rel"].hub_config, split=split)
     missing = [c for c in ("tokens", "head", "tail", "relation") if c not in data.column_names]
     if missing:
-        raise ValueError(
+        raise SettingsError(
             f"few_rel data has no column {missing[0]!r}; give the original FewRel JSON or the Hub layout "
             "(tokens, head, tail, relation)"
         )
@@ -115,7 +116,7 @@ def _choose_relations(available: list[str], relations, seed: int) -> list[str]:
         return available
     if isinstance(relations, int):
         if not 1 <= relations <= len(available):
-            raise ValueError(
+            raise SettingsError(
                 f"asked for {relations} relations but the data has {len(available)}; "
                 f"pass a count up to {len(available)}"
             )
@@ -123,7 +124,7 @@ def _choose_relations(available: list[str], relations, seed: int) -> list[str]:
         return [available[i] for i in sorted(chosen)]
     unknown = [r for r in relations if r not in available]
     if unknown:
-        raise ValueError(f"unknown relation {unknown[0]!r}; choose among {', '.join(available)}")
+        raise SettingsError(f"unknown relation {unknown[0]!r}; choose among {', '.join(available)}")
     return list(relations)
 
 
@@ -164,14 +165,14 @@ def _encode_labels(ds: Dataset, label_field: str, names: list[str], where: str) 
         index = {name: i for i, name in enumerate(names)}
         unknown = next((v for v in values if v not in index), None)
         if unknown is not None:
-            raise ValueError(f"label {unknown!r} in {where} is not one of {names}; fix the data or the task")
+            raise SettingsError(f"label {unknown!r} in {where} is not one of {names}; fix the data or the task")
         return np.array([index[v] for v in values], dtype=np.int64)
     if values.dtype.kind not in "iu":
-        raise ValueError(f"labels in {where} are {values.dtype}, not integers or strings; convert the label column")
+        raise SettingsError(f"labels in {where} are {values.dtype}, not integers or strings; convert the label column")
     labels = values.astype(np.int64)
     bad = labels[(labels < 0) | (labels >= len(names))]
     if bad.size:
-        raise ValueError(
+        raise SettingsError(
             f"label {bad[0]} in {where} is out of range 0..{len(names) - 1}; fix the data or pick the right task"
         )
     return labels
@@ -185,7 +186,7 @@ def _take_per_label(labels, counts, names, rng, where) -> list[np.ndarray]:
         rest = max(len(rows) - sum(n for n in counts if n is not None), 0)
         wanted = [rest if n is None else n for n in counts]
         if sum(wanted) > len(rows):
-            raise ValueError(
+            raise SettingsError(
                 f"label {names[label]!r} has {len(rows)} examples in {where}, fewer than the {sum(wanted)} asked; "
                 "lower train_per_label / test_per_label or add data"
             )
@@ -213,9 +214,9 @@ def _raw_splits(spec: TaskSpec, name: str, data_files) -> dict[str, Dataset]:
     """{"train", "test"} when the source has both, else {"pool"} to be split per label."""
     if data_files is not None:
         if isinstance(data_files, dict) and not set(data_files) <= {"train", "test"}:
-            raise ValueError(f"data_files keys must be train and test, got {sorted(data_files)}; rename them")
+            raise SettingsError(f"data_files keys must be train and test, got {sorted(data_files)}; rename them")
         if isinstance(data_files, dict) and "train" not in data_files:
-            raise ValueError(
+            raise SettingsError(
                 f"task_data has test={data_files['test']} but no train file; give train=FILE,test=FILE, "
                 "or one FILE that is split per label into train and test"
             )
@@ -229,7 +230,7 @@ def _raw_splits(spec: TaskSpec, name: str, data_files) -> dict[str, Dataset]:
         return {"train": loaded[spec.train_split], "test": loaded[spec.test_split]}
     if spec.train_split in loaded:
         return {"pool": loaded[spec.train_split]}
-    raise ValueError(f"{name} has no split {spec.train_split!r} (splits: {', '.join(loaded)}); pass data_files")
+    raise SettingsError(f"{name} has no split {spec.train_split!r} (splits: {', '.join(loaded)}); pass data_files")
 
 
 def infer_columns(ds: Dataset, name: str, text_column=None, label_column=None) -> tuple[str, str]:
@@ -247,7 +248,7 @@ def infer_columns(ds: Dataset, name: str, text_column=None, label_column=None) -
     if text and label:
         return text, label
     missing = "--label_column" if text else "--text_column" if label else "--text_column and --label_column"
-    raise ValueError(
+    raise SettingsError(
         f"{name}: cannot tell which column holds the {'label' if text else 'text' if label else 'text and label'} "
         f"(columns: {', '.join(columns)}); add {missing} naming it, or name the columns text and label"
     )
@@ -292,7 +293,7 @@ def load_task(
     elif (text_column and label_column) or data_files is not None:
         spec = TaskSpec(name, (text_column,) if text_column else (), label_column or "")  # missing: read off the data
     else:
-        raise ValueError(
+        raise SettingsError(
             f"unknown task {name!r}; use one of {', '.join(TASKS)}, give task_data FILE (your own csv/jsonl), "
             "or give text_column and label_column for any other Hub dataset"
         )
@@ -310,7 +311,7 @@ def load_task(
     for split, ds in splits.items():
         missing = [c for c in (*spec.text_fields, spec.label_field) if c not in ds.column_names]
         if missing:
-            raise ValueError(
+            raise SettingsError(
                 f"{name} ({split}) has no column {missing[0]!r} (columns: {', '.join(ds.column_names)}); "
                 "pass text_column= / label_column= (--text_column / --label_column)"
             )
@@ -318,7 +319,7 @@ def load_task(
     rng = np.random.default_rng(seed)
     if "pool" in splits:
         if test_n is None:
-            raise ValueError(
+            raise SettingsError(
                 f"{name} is one file, split per label into train and test; add --test_per_label N (examples per "
                 "label to test on; train gets the rest, or --train_per_label of them)"
             )

@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict
 
+from ..errors import SettingsError
 from .corpus import as_texts
 from .tokenizer import load_tokenizer
 
@@ -68,9 +69,9 @@ def count_tokens(tokenised: Dataset, tokenizer, *, batch_size: int = 100_000) ->
 def coverage_stats(subset_counts: np.ndarray, task_counts: np.ndarray, *, w_s: int, min_count: int = 10) -> dict:
     """T_W, T_C, T_M and the frequency-weighted measures from two count vectors."""
     if task_counts.sum() == 0:
-        raise ValueError("the task has no (non-special) tokens; check its text column")
+        raise SettingsError("the task has no (non-special) tokens; check its text column")
     if min_count < 1:
-        raise ValueError(f"min_count must be at least 1, got {min_count}")
+        raise SettingsError(f"min_count must be at least 1, got {min_count}")
     in_task = task_counts > 0
     n_c = int(task_counts.sum())
     return {

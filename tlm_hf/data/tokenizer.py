@@ -10,7 +10,7 @@ import json
 from tokenizers import Tokenizer
 from transformers import AutoTokenizer, BertTokenizer, PreTrainedTokenizerFast
 
-from ..errors import SettingsError
+from ..errors import MissingFileError, SettingsError
 from .corpus import as_texts
 from .samples import resolve_sample
 
@@ -22,7 +22,7 @@ def load_tokenizer(tokenizer):
     try:
         return AutoTokenizer.from_pretrained(resolve_sample(tokenizer))
     except (OSError, ValueError) as err:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"cannot load tokenizer {tokenizer!r}; pass a folder with tokenizer files, a reachable Hub id, or the "
             "bundled sample:bert-base-uncased (works offline)"
         ) from err
@@ -64,10 +64,10 @@ def train_wordpiece(
     """
     data = as_texts(texts)
     if len(data) == 0:
-        raise ValueError("no texts to train a tokenizer on; pass a non-empty subset")
+        raise SettingsError("no texts to train a tokenizer on; pass a non-empty subset")
     base = BertTokenizer(do_lower_case=lowercase)
     if vocab_size <= len(base):
-        raise ValueError(f"vocab_size {vocab_size} leaves no room beside the {len(base)} special tokens; raise it")
+        raise SettingsError(f"vocab_size {vocab_size} leaves no room beside the {len(base)} special tokens; raise it")
     batches = (data[i : i + batch_size]["text"] for i in range(0, len(data), batch_size))
     # The trainer numbers the ##-continuation tokens in hash-map order, and those ids break ties between merges, so
     # the same texts gave other ids, and at times another vocabulary, on every run (huggingface/tokenizers#1794).

@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..data.samples import SAMPLES, resolve_sample
-from ..errors import SettingsError
+from ..errors import MissingFileError, SettingsError
 from .pll import DEFAULT_VARIANT, pseudo_log_likelihoods
 
 DEFAULT_SOURCE = "sample:blimp"  # 100 pairs per paradigm, bundled; the full set: a path or the Hub dataset below
@@ -44,7 +44,7 @@ def _read_hub(dataset_id: str) -> list[dict]:
         return [dict(row) for uid in get_dataset_config_names(dataset_id)
                 for row in load_dataset(dataset_id, uid, split="train")]
     except Exception as err:  # offline, unknown id, ...: datasets raises many types
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"cannot read BLiMP from the Hub dataset {dataset_id!r} ({str(err).strip().splitlines()[0]}); give a "
             f"local blimp .jsonl(.gz) file or folder, or {DEFAULT_SOURCE} (bundled, 100 pairs per paradigm)"
         ) from err
@@ -60,14 +60,14 @@ def load_blimp(source: str = DEFAULT_SOURCE, *, pairs_per_paradigm: int | None =
     if path.is_dir():
         files = sorted([*path.glob("*.jsonl"), *path.glob("*.jsonl.gz")])
         if not files:
-            raise FileNotFoundError(f"no .jsonl or .jsonl.gz files in {path}; give BLiMP's data folder or file")
+            raise MissingFileError(f"no .jsonl or .jsonl.gz files in {path}; give BLiMP's data folder or file")
         rows = [row for file in files for row in _read_jsonl(file)]
     elif path.is_file():
         rows = _read_jsonl(path)
     elif "/" in source and not source.startswith((".", "/")):
         rows = _read_hub(source)
     else:
-        raise FileNotFoundError(f"no BLiMP data at {source}; give a .jsonl(.gz) file, a folder, the Hub dataset "
+        raise MissingFileError(f"no BLiMP data at {source}; give a .jsonl(.gz) file, a folder, the Hub dataset "
                                 f"{HUB_DATASET}, or {DEFAULT_SOURCE}")
     for row in rows[:1]:
         missing = [column for column in COLUMNS if column not in row]
@@ -112,7 +112,7 @@ def load_masked_lm(source: str, *, random_init: bool = False, seed: int = 0):
         try:
             config = AutoConfig.from_pretrained(source)
         except OSError as err:
-            raise FileNotFoundError(f"cannot load the model config of {source!r}; give a model folder or a reachable "
+            raise MissingFileError(f"cannot load the model config of {source!r}; give a model folder or a reachable "
                                     "Hub id") from err
         torch.manual_seed(seed)
         model = AutoModelForMaskedLM.from_config(config)
@@ -125,7 +125,7 @@ def load_masked_lm(source: str, *, random_init: bool = False, seed: int = 0):
         try:
             model = AutoModelForMaskedLM.from_pretrained(source)
         except (OSError, ValueError) as err:
-            raise FileNotFoundError(f"cannot load the masked LM {source!r}; give a model folder or a reachable "
+            raise MissingFileError(f"cannot load the masked LM {source!r}; give a model folder or a reachable "
                                     "Hub id") from err
     return model.eval(), tokenizer
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from ..errors import MissingFileError, SettingsError
 from ..models.configuration_conv_bert import ConvBertConfig
 from ..models.modeling_conv_bert import ConvBertForMaskedLM, ConvBertForSequenceClassification
 
@@ -35,9 +36,9 @@ def _load_state_dict(folder: Path) -> dict[str, torch.Tensor]:
                 return load(folder / name)
             except Exception as err:  # SafetensorError, UnpicklingError, RuntimeError, EOFError: all a broken file
                 text = str(err).strip()
-                raise ValueError(f"{folder / name} is not readable ({text.splitlines()[0] if text else type(err).__name__}); "
+                raise SettingsError(f"{folder / name} is not readable ({text.splitlines()[0] if text else type(err).__name__}); "
                                  "restore the file or save the paper's model again") from None
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"No model.safetensors or pytorch_model.bin in {folder}: point SRC at the folder the paper's code saved."
     )
 
@@ -86,10 +87,10 @@ def convert_reference_checkpoint(src: str | Path, dst: str | Path | None = None,
     src = Path(src)
     config_file = src / "config.json"
     if not config_file.exists():
-        raise FileNotFoundError(f"No config.json in {src}: point SRC at the folder the paper's code saved.")
+        raise MissingFileError(f"No config.json in {src}: point SRC at the folder the paper's code saved.")
     reference = json.loads(config_file.read_text())
     if reference.get("model_type") != "bert":
-        raise ValueError(
+        raise SettingsError(
             f"{config_file} has model_type {reference.get('model_type')!r}; the paper's checkpoints are 'bert'."
         )
     state_dict = _load_state_dict(src)
@@ -107,10 +108,10 @@ def convert_reference_checkpoint(src: str | Path, dst: str | Path | None = None,
     try:
         missing, unexpected = model.load_state_dict(renamed, strict=False)
     except RuntimeError as err:  # size mismatch: another model's weights under this config
-        raise ValueError(f"{src} does not match its config.json: {str(err).strip().splitlines()[-1].strip()}") from None
+        raise SettingsError(f"{src} does not match its config.json: {str(err).strip().splitlines()[-1].strip()}") from None
     missing = [key for key in missing if not key.startswith("cls.predictions.decoder.")]  # tied, filled below
     if missing or unexpected:
-        raise ValueError(
+        raise SettingsError(
             f"{src} does not match the paper's layout: missing {missing[:5]}, unexpected {unexpected[:5]}."
         )
     model.tie_weights()

@@ -13,9 +13,10 @@ from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassificatio
 
 from ..data.files import data_name, is_local
 from ..data.tasks import TASKS
-from ..errors import SettingsError
+from ..errors import MissingFileError, SettingsError
+from ..fileio import atomic_write, read_json
 from ..training.run_definition import hyperparameters
-from ..training.runs import atomic_write, load_model_folder, model_folder_config, read_json
+from ..training.runs import load_model_folder, model_folder_config
 
 CITATION = """```bibtex
 @article{gross2025tiny,
@@ -44,7 +45,7 @@ def _read_json_if_present(path: Path) -> dict | list | None:
 def run_kind(run_dir: str | Path) -> str:
     """'pretrained', 'classifier' or 'committee', from the saved model's architecture."""
     if not (Path(run_dir) / "config.json").exists():
-        raise FileNotFoundError(f"No config.json in {run_dir}: pass the output folder of a training run.")
+        raise MissingFileError(f"No config.json in {run_dir}: pass the output folder of a training run.")
     config = model_folder_config(run_dir, role="run folder", weights=False)
     architectures = config.get("architectures") or []
     if any("Committee" in name for name in architectures):
@@ -53,7 +54,7 @@ def run_kind(run_dir: str | Path) -> str:
         return "classifier"
     if any(name.endswith("ForMaskedLM") for name in architectures):
         return "pretrained"
-    raise ValueError(f"{run_dir}/config.json names architectures {architectures}: not a tlm-hf model folder.")
+    raise SettingsError(f"{run_dir}/config.json names architectures {architectures}: not a tlm-hf model folder.")
 
 
 def describe_architecture(config) -> dict:
@@ -162,7 +163,7 @@ def _classification_results(task: str, results: list[tuple[str, str, float]]) ->
 def _pretrained_context(run_dir: Path, model, run_config) -> tuple[dict, ModelCardData]:
     stats = _read_json_if_present(run_dir / "pretraining_stats.json")
     if stats is None:
-        raise FileNotFoundError(f"No pretraining_stats.json in {run_dir}: was it written by train/pretrain.py?")
+        raise MissingFileError(f"No pretraining_stats.json in {run_dir}: was it written by train/pretrain.py?")
     pretraining = _pretraining(stats)
     dataset = _corpus_dataset_id(stats.get("corpus"))
     data = dict(pipeline_tag="fill-mask", datasets=[dataset] if dataset else None)
@@ -172,10 +173,10 @@ def _pretrained_context(run_dir: Path, model, run_config) -> tuple[dict, ModelCa
 def _classifier_context(run_dir: Path, model, run_config, scratch_run) -> tuple[dict, dict]:
     results = _read_json_if_present(run_dir / "results.json")
     if results is None:
-        raise FileNotFoundError(f"No results.json in {run_dir}: was it written by train/finetune.py?")
+        raise MissingFileError(f"No results.json in {run_dir}: was it written by train/finetune.py?")
     scratch = _read_json_if_present(Path(scratch_run) / "results.json") if scratch_run else None
     if scratch_run and scratch is None:
-        raise FileNotFoundError(f"No results.json in the scratch run {scratch_run}.")
+        raise MissingFileError(f"No results.json in the scratch run {scratch_run}.")
     pretrained_from = results.get("pretrained_from")
     stats = _read_json_if_present(run_dir / "pretraining_stats.json")
     if stats is None and pretrained_from:

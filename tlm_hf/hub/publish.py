@@ -14,7 +14,9 @@ from pathlib import Path
 from huggingface_hub import HfApi, get_token
 
 from ..data.files import data_name
-from ..training.runs import model_folder_config, read_json, write_json
+from ..fileio import read_json, write_json
+from ..training.runs import model_folder_config
+from ..errors import UserError
 from .model_card import run_kind, write_model_card
 
 # What a model folder needs on the Hub, by name: weights, config, tokenizer, and the run's own records; plus the
@@ -61,7 +63,7 @@ print(json.dumps(report, default=str))
 """
 
 
-class PublishError(Exception):
+class PublishError(UserError):
     """A publishing step failed; the message says why and where the exported folder is."""
 
 

@@ -5,7 +5,7 @@ import io
 import json
 from pathlib import Path
 
-from .runs import atomic_write
+from ..fileio import atomic_write
 
 
 def csv_text(rows: list[dict], fields) -> str:

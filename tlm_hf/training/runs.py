@@ -1,48 +1,18 @@
-"""Run files: atomic writes, JSON, a run's identity (run_config.json), the claim on its output folder, its
-checkpoints (resume from the newest complete one), what its log history says and loading a saved model folder with a one-line error."""
+"""Run folders: the claim on a run's output folder, its checkpoints (resume from the newest complete one), what its
+log history says, and loading a saved model folder with a one-line error. (What defines a run: run_definition.py;
+atomic writes and JSON: tlm_hf.fileio.)"""
 
 import fcntl
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from ..errors import SettingsError
+from ..fileio import atomic_write, read_json, write_json  # noqa: F401  (the scripts import them from here)
 from .run_definition import first_difference, run_config  # noqa: F401  (run_config: the scripts import it here)
 
 
-def atomic_write(path, data: str | bytes) -> None:
-    """Write through a temporary sibling and `os.replace`: readers and interrupted runs never see half a file.
-
-    The file gets the permissions `open` would give it (0666 less the umask), not the temporary file's 0600, so
-    others on a shared machine can read results as they can any file the user writes."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    with tempfile.NamedTemporaryFile(mode, dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
-        f.write(data)
-        os.fchmod(f.fileno(), 0o666 & ~_umask())
-    os.replace(f.name, path)
-
-
-def _umask() -> int:
-    """The process's umask: from /proc on Linux, else by setting it and putting it straight back."""
-    try:
-        return int(re.search(r"^Umask:\s*(\d+)", Path("/proc/self/status").read_text(), re.M).group(1), 8)
-    except (OSError, AttributeError):
-        pass
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return umask
-
-
-def write_json(path, data) -> None:
-    atomic_write(path, json.dumps(data, indent=2, default=str) + "\n")
-
-
-def read_json(path):
-    return json.loads(Path(path).read_text())
 
 
 # Open lock files of the run folders this process claimed: the locks last as long as the process.
