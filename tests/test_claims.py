@@ -153,3 +153,13 @@ def test_reproduce_writes_a_report_with_the_rule_before_the_numbers_and_a_verdic
     assert exit.value.code == 0
     rerun = capsys.readouterr().out
     assert "[cached]" in rerun and "would run" not in rerun
+
+
+def test_unigram_divergence_is_zero_for_the_same_distribution_and_one_bit_for_disjoint_ones():
+    import numpy as np
+
+    from tlm_hf.data.token_stats import unigram_divergence
+
+    assert unigram_divergence(np.array([2, 4, 0]), np.array([1, 2, 0])) == pytest.approx(0.0)
+    assert unigram_divergence(np.array([5, 0, 0]), np.array([0, 3, 1])) == pytest.approx(1.0)
+    assert 0 < unigram_divergence(np.array([5, 1, 0]), np.array([1, 5, 1])) < 1

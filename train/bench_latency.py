@@ -58,9 +58,10 @@ def build_subjects(committees: list[str], device) -> list[dict]:
     return subjects
 
 
-def measure(subjects: list[dict], batch_size: int, seq_len: int, warmup: int, repeats: int, device) -> dict:
-    """Latencies in ms per subject name, interleaved across subjects."""
-    input_ids = torch.randint(1000, 30000, (batch_size, seq_len), device=device)
+def measure(subjects: list[dict], batch_size: int, seq_len: int, warmup: int, repeats: int, device, *,
+            vocab_size: int = 30000) -> dict:
+    """Latencies in ms per subject name, interleaved across subjects (token ids drawn below vocab_size)."""
+    input_ids = torch.randint(min(1000, vocab_size // 2), vocab_size, (batch_size, seq_len), device=device)
     attention_mask = torch.ones_like(input_ids)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     times = {subject["name"]: [] for subject in subjects}

@@ -88,6 +88,21 @@ def coverage_stats(subset_counts: np.ndarray, task_counts: np.ndarray, *, w_s: i
     }
 
 
+def unigram_divergence(subset_counts: np.ndarray, task_counts: np.ndarray) -> float:
+    """Jensen-Shannon divergence (bits, 0 to 1) between the unigram distributions of W_s and of the task: a
+    frequency-weighted mismatch measure used beside coverage in published work (Kashyap et al. 2021)."""
+    if subset_counts.sum() == 0 or task_counts.sum() == 0:
+        raise SettingsError("both count vectors need at least one token to compare their distributions")
+    p, q = subset_counts / subset_counts.sum(), task_counts / task_counts.sum()
+    m = (p + q) / 2
+
+    def kl(a):  # KL(a || m) over the tokens a has; m > 0 wherever a > 0
+        seen = a > 0
+        return float((a[seen] * np.log2(a[seen] / m[seen])).sum())
+
+    return (kl(p) + kl(q)) / 2
+
+
 def token_stats(
     subset_texts, task: DatasetDict, tokenizer, *, min_count: int = 10, num_proc: int | None = None,
     batch_size: int = 1000,
