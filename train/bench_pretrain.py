@@ -1,24 +1,26 @@
-"""Pre-training throughput: our path against a baseline that mirrors the paper's loop, in the same run.
+"""Pre-training throughput and model FLOPs utilisation: our path against a baseline that mirrors the paper's loop.
 
-    python train/bench_pretrain.py --preset bert-6 --device cpu --steps 4
-    python train/bench_pretrain.py --preset bert-1-h24 --device cuda --steps 50
+    python train/bench_pretrain.py --preset tiny --wordpiece-vocab-size 4096 --threads 1   # the quick matrix's model
+    python train/bench_pretrain.py --preset bert-6 --steps 4
+    python train/bench_pretrain.py --preset bert-6 --device cuda --steps 50 --batch-size 128 --compile
 
-Both paths train on the same WikiText paragraphs (real lengths, truncated at 128) with the paper's masking
-and batch size, and report real (non-padding) tokens per second and peak memory.
+All paths train on the same WikiText-2 paragraphs (the bundled sample by default; real lengths, truncated at 128)
+with 15% masking and report real (non-padding) tokens per second, model FLOPs utilisation (MFU, see
+tlm_hf/training/flops.py for the FLOP count and the peak) and peak memory:
 - baseline, as the paper's code: transformers' BertForMaskedLM of the same size, every batch padded to 128,
-  logits for every position, AdamW; fp32 on CPU, fp16 autocast on GPU.
+  logits for every position, AdamW; fp32 on CPU, fp16 autocast on GPU;
 - ours: ConvBertForMaskedLM with SDPA and sparse prediction (vocabulary logits for masked positions only),
-  batches padded to their longest row after grouping by length, fused AdamW; bf16 autocast where the
-  hardware runs it natively (GPUs with bf16, CPUs with AMX), as the training scripts do by default.
-Each path runs in its own process, so its peak memory (GPU allocations, or process RSS on CPU) is its own.
-Ends with one line `speedup: X.XX` (our tokens/s over the baseline's).
+  batches padded to their longest row after grouping by length, fused AdamW, in the precision the training
+  scripts choose on this hardware (bf16 where it is native);
+- with --precisions: ours in each other precision too; with --compile: ours under torch.compile as well.
+Each path runs in a process of its own (its peak memory is its own), one after another, with --threads threads.
+Ends with one line `speedup: X.XX` (ours over the baseline, tokens/s).
 """
 
 import argparse
 import multiprocessing
 import resource
 import time
-from pathlib import Path
 
 import torch
 from transformers import BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling
@@ -26,16 +28,15 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from tlm_hf import PRESETS, ConvBertForMaskedLM
 from tlm_hf.data.corpus import load_paragraphs
-from tlm_hf.training.mlm import mlm_collator, tokenize_paragraphs
-from tlm_hf.data.tokenizer import load_tokenizer
+from tlm_hf.data.tokenizer import load_tokenizer, train_wordpiece
 from tlm_hf.settings import ModelSettings
+from tlm_hf.training.flops import cpu_peak_flops, gpu_peak_flops, training_flops
+from tlm_hf.training.mlm import mlm_collator, tokenize_paragraphs
 from tlm_hf.training.recipes import bf16_available
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def batches(path: str, tokenizer, rows, batch_size: int, steps: int):
-    """The same `steps * batch_size` paragraphs for both paths, batched each path's way."""
+    """The same `steps * batch_size` paragraphs for every path, batched each path's way."""
     rows = rows[: steps * batch_size]
     if path == "baseline":  # random order, every batch padded to 128 as the paper's code does
         collate = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, pad_to_multiple_of=128)
@@ -46,9 +47,8 @@ def batches(path: str, tokenizer, rows, batch_size: int, steps: int):
     return [collate([rows[i] for i in order[start : start + batch_size]]) for start in range(0, len(order), batch_size)]
 
 
-def build(path: str, preset: str, tokenizer):
-    config = ModelSettings(preset=preset).config(tokenizer)
-    if path == "ours":
+def build(path: str, config):
+    if path != "baseline":
         return ConvBertForMaskedLM(config)
     # the paper's BERT: same sizes, no convolutional front end (a CL block has no BertConfig equivalent)
     return BertForMaskedLM(BertConfig(
@@ -58,19 +58,20 @@ def build(path: str, preset: str, tokenizer):
     ))
 
 
-def measure(path: str, preset: str, device: str, steps: int, warmup: int, batch_size: int, rows, tokenizer) -> dict:
-    """Train `warmup + steps` steps, time the last `steps`; real tokens/s and peak memory."""
+def measure(path: str, precision: str, compile_model: bool, config, device: str, threads: int, steps: int,
+            warmup: int, batch_size: int, rows, tokenizer) -> dict:
+    """Train `warmup + steps` steps, time the last `steps`; real tokens/s, model FLOP/s and peak memory."""
+    torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = build(path, preset, tokenizer).to(device).train()
+    model = build(path, config).to(device).train()
     cuda = device == "cuda"
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5.5e-5, weight_decay=1e-2, fused=(path == "ours") or None)
-    if path == "ours":  # bf16 where the hardware runs it natively, as the training scripts do by default
-        dtype = torch.bfloat16 if bf16_available() else None
-    else:
-        dtype = torch.float16 if cuda else None
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5.5e-5, weight_decay=1e-2, fused=(path != "baseline") or None)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[precision]
     scaler = torch.amp.GradScaler(enabled=cuda and dtype == torch.float16)
+    forward = torch.compile(model) if compile_model else model
     data = batches(path, tokenizer, rows, batch_size, warmup + steps)
-    tokens, start = 0, None
+    tokens = predicted = 0
+    lengths, start = [], None
     for step, batch in enumerate(data):
         if step == warmup:
             if cuda:
@@ -78,53 +79,91 @@ def measure(path: str, preset: str, device: str, steps: int, warmup: int, batch_
             start = time.perf_counter()
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         with torch.autocast(device, dtype=dtype or torch.float32, enabled=dtype is not None):
-            loss = model(**batch).loss
+            loss = forward(**batch).loss
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
         if step >= warmup:
-            tokens += int(batch["attention_mask"].sum())
+            real = batch["attention_mask"].sum(dim=1)
+            tokens += int(real.sum())
+            predicted += int((batch["labels"] != -100).sum())
+            lengths += real.tolist()
     if cuda:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
+    mean_length = sum(lengths) / len(lengths)
+    flops = training_flops(config, real_tokens=tokens, mean_length=mean_length, predicted_tokens=predicted)
     peak = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"tokens_per_s": tokens / seconds, "peak_gib": peak / 2**30, "seconds": seconds}
+    return {"tokens_per_s": tokens / seconds, "flops_per_s": flops / seconds, "peak_gib": peak / 2**30,
+            "seconds": seconds}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="bert-6", choices=list(PRESETS))
+    parser.add_argument("--config-overrides", default=None, help="fields of the model config, e.g. hidden_size=256")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads of every path")
     parser.add_argument("--steps", type=int, default=4, help="timed steps per path")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--shared-data", type=Path, default=SHARED, help="WikiText paragraphs and bert-base-uncased")
+    parser.add_argument("--corpus", default="sample:wikitext2", help="WikiText paragraphs (a file or sample:wikitext2)")
+    parser.add_argument("--tokenizer", default="sample:bert-base-uncased")
+    parser.add_argument("--wordpiece-vocab-size", type=int, default=None,
+                        help="train a WordPiece vocabulary of this size on the paragraphs, as the fast recipe does")
+    parser.add_argument("--precisions", action="store_true", help="also measure ours in every other precision")
+    parser.add_argument("--compile", action="store_true", help="also measure ours under torch.compile")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="the hardware's peak, if not known here")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda but no GPU is visible; use --device cpu")
-    if not (args.shared_data / "wikitext2").is_dir():
-        parser.error(f"no WikiText paragraphs under {args.shared_data}; pass --shared-data")
 
-    tokenizer = load_tokenizer(str(args.shared_data / "bert-base-uncased"))
-    paragraphs = load_paragraphs(str(args.shared_data / "wikitext2/paragraphs.jsonl.gz"), where={"split": "train"},
-                                 normalize_wikitext=True).shuffle(seed=0)
+    paragraphs = load_paragraphs(args.corpus, where={"split": "train"}, normalize_wikitext=True).shuffle(seed=0)
     needed = (args.steps + args.warmup) * args.batch_size
+    if needed > len(paragraphs):
+        parser.error(f"{needed} paragraphs needed, {args.corpus} has {len(paragraphs)}; lower --steps or --batch-size")
+    tokenizer = (train_wordpiece(paragraphs, args.wordpiece_vocab_size) if args.wordpiece_vocab_size
+                 else load_tokenizer(args.tokenizer))
     rows = list(tokenize_paragraphs(paragraphs.select(range(needed)), tokenizer))
+    config = ModelSettings(preset=args.preset, config_overrides=args.config_overrides).config(tokenizer)
 
-    print(f"{args.preset} on {args.device}, batch {args.batch_size}, {args.steps} timed steps "
-          f"(+{args.warmup} warm-up), {needed} WikiText paragraphs, mean length "
-          f"{sum(len(r['input_ids']) for r in rows) / len(rows):.1f} tokens")
-    results = {}
+    native = ("bf16" if bf16_available() else "fp32") if args.device == "cpu" else \
+        ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
+    paths = [("baseline", "fp16" if args.device == "cuda" else "fp32", False), ("ours", native, False)]
+    if args.precisions:
+        paths += [("ours", p, False) for p in (("fp32", "bf16") if args.device == "cpu" else ("fp32", "bf16", "fp16"))
+                  if p != native]
+    if args.compile:
+        paths.append(("ours", native, True))
+    print(f"{args.preset}{' (' + args.config_overrides + ')' if args.config_overrides else ''}: "
+          f"{config.num_hidden_layers} blocks, hidden {config.hidden_size}, vocabulary {config.vocab_size:,}; "
+          f"{args.device}, {args.threads} threads, batch {args.batch_size}, {args.steps} timed steps "
+          f"(+{args.warmup} warm-up), mean length {sum(len(r['input_ids']) for r in rows) / len(rows):.1f} tokens")
     context = multiprocessing.get_context("spawn")  # a fresh process per path: its own peak memory
-    for path in ("baseline", "ours"):
+    results, peaks = [], {}
+    for path, precision, compile_model in paths:
         with context.Pool(1) as pool:
-            results[path] = pool.apply(measure, (path, args.preset, args.device, args.steps, args.warmup,
-                                                 args.batch_size, rows, tokenizer))
-        r = results[path]
-        print(f"{path:>8}: {r['tokens_per_s']:10,.0f} real tokens/s   peak memory {r['peak_gib']:.2f} GiB   "
-              f"({r['seconds']:.1f} s)")
-    print(f"speedup: {results['ours']['tokens_per_s'] / results['baseline']['tokens_per_s']:.2f}")
+            r = pool.apply(measure, (path, precision, compile_model, config, args.device, args.threads, args.steps,
+                                     args.warmup, args.batch_size, rows, tokenizer))
+        if args.peak_tflops:
+            peak, how = args.peak_tflops * 1e12, f"{args.peak_tflops} TFLOP/s (given)"
+        elif args.device == "cuda":
+            peak, how = gpu_peak_flops()
+        else:
+            peak, how = cpu_peak_flops(precision == "bf16", args.threads)
+        peaks[precision] = how
+        mfu = f"{100 * r['flops_per_s'] / peak:5.1f}%" if peak else "    -"
+        name = f"{path}{' compiled' if compile_model else ''} ({precision})"
+        print(f"{name:>22}: {r['tokens_per_s']:10,.0f} real tokens/s  {r['flops_per_s'] / 1e9:9,.1f} GFLOP/s  "
+              f"MFU {mfu}  peak memory {r['peak_gib']:.2f} GiB  ({r['seconds']:.1f} s)")
+        results.append(r)
+    for precision, how in peaks.items():
+        print(f"peak ({precision}): {how}")
+    for (path, precision, compile_model), r in list(zip(paths, results))[2:]:
+        print(f"ours{' compiled' if compile_model else ''} ({precision}) / ours ({native}): "
+              f"{r['tokens_per_s'] / results[1]['tokens_per_s']:.2f}")
+    print(f"speedup: {results[1]['tokens_per_s'] / results[0]['tokens_per_s']:.2f}")
 
 
 if __name__ == "__main__":
