@@ -155,6 +155,22 @@ def test_reproduce_writes_a_report_with_the_rule_before_the_numbers_and_a_verdic
     assert "[cached]" in rerun and "would run" not in rerun
 
 
+def test_latency_only_times_the_claim_4_shapes_without_training(tmp_path, monkeypatch, capsys):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**tiny_files(tmp_path), "max_length": 32}))
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(sys, "argv", ["reproduce.py", "--latency_only", "--config", str(config), "--output_dir",
+                                      str(tmp_path / "out"), "--latency_repeats", "3"])
+    runpy.run_path(str(REPO / "train" / "reproduce.py"), run_name="__main__")
+    assert "| 1 |" in capsys.readouterr().out
+    latency = json.loads((tmp_path / "out" / "latency.json").read_text())["latency"]
+    assert set(latency) == {"1", "32"}
+    for judged in latency.values():
+        assert len(judged["deep_ms"]) == len(judged["committee_ms"]) == 3
+        assert judged["verdict"] in (HOLDS, DOES_NOT_HOLD, INCONCLUSIVE) and judged["direction"] == -1
+    assert not (tmp_path / "out" / "runs").exists()  # nothing trained
+
+
 def test_unigram_divergence_is_zero_for_the_same_distribution_and_one_bit_for_disjoint_ones():
     import numpy as np
 

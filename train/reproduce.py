@@ -24,6 +24,7 @@ import argparse
 import math
 import os
 import platform
+import runpy
 import shlex
 import sys
 import tempfile
@@ -60,6 +61,44 @@ PAPER_ACCURACY = {  # W_s -> accuracy; 0 = without pre-training
 # 0.5 point per 10% of the task's tokens missing; 10% of latency (in log ratio).
 MARGIN_ACCURACY, MARGIN_PER_DECADE, MARGIN_PER_MISSING_SHARE, MARGIN_LOG_LATENCY = 0.01, 0.01, 0.05, math.log(1.1)
 
+def measure_latency(deep, members, *, vocab_size: int, seq_len: int, repeats: int, threads: int) -> dict:
+    """{batch: the log latency ratio committee / deep judged by the rule, with both models' ms per repeat}, at
+    batch 1 and 32 on this CPU, repeats interleaved (train/bench_latency.py's measure).
+
+    Both get the same `threads`, and the committee runs its members one after another: the ratio compares work,
+    not how many cores a committee could spread over (on a shared machine, threads that wait for each other
+    inflate latencies unevenly)."""
+    from tlm_hf import SoftCommitteeForSequenceClassification
+
+    measure = runpy.run_path(str(SCRIPTS / "bench_latency.py"), run_name="bench_latency")["measure"]  # a script
+
+    committee = SoftCommitteeForSequenceClassification.from_members(
+        members, batch_identical_members=False, concurrent_members=False)
+    subjects = [dict(name="deep", model=deep.eval()), dict(name="committee", model=committee.eval())]
+    latency, before = {}, torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for batch_size in (1, 32):
+            times = measure(subjects, batch_size, seq_len, 2, repeats, torch.device("cpu"), vocab_size=vocab_size)
+            log_ratios = [math.log(c / d) for c, d in zip(times["committee"], times["deep"])]
+            judged = rule.judge(rule.mean_interval(log_ratios), direction=-1, threshold=0.0, margin=MARGIN_LOG_LATENCY)
+            latency[batch_size] = {"deep_ms": times["deep"], "committee_ms": times["committee"], **judged}
+    finally:
+        torch.set_num_threads(before)
+    return latency
+
+
+def latency_markdown_table(latency: dict, title: str) -> dict:
+    def p50(values):
+        return sorted(values)[len(values) // 2]
+
+    return {"title": title, "columns": ["batch", "deep p50 ms", "committee p50 ms", "committee / deep (geometric "
+                                        "mean) [95% CI]", "verdict"],
+            "rows": [[b, f"{p50(v['deep_ms']):.1f}", f"{p50(v['committee_ms']):.1f}",
+                      f"{math.exp(v['value']):.2f} [{math.exp(v['low']):.2f}, {math.exp(v['high']):.2f}]",
+                      v["verdict"]] for b, v in latency.items()]}
+
+
 # -- the command line: this script's flags, and any setting of the shared experiment ---------------------------
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--claims", type=int, nargs="+", choices=[1, 2, 3, 4], default=[1, 2, 3, 4])
@@ -70,6 +109,10 @@ parser.add_argument("--avoid_fractions", type=float, nargs="+", default=[0.2, 0.
                     help="claim 3: shares of the task's tokens kept out of W_s, one avoid subset each")
 parser.add_argument("--claim4_w_s", type=int, default=5000, help="claim 4's W_s (deep model and members)")
 parser.add_argument("--latency_repeats", type=int, default=10)
+parser.add_argument("--latency_threads", type=int, default=1, help="CPU threads of each model when timing")
+parser.add_argument("--latency_only", action="store_true",
+                    help="claim 4's latency part alone, with random weights (latency does not depend on them): "
+                         "no training; writes OUTPUT_DIR/latency.json")
 parser.add_argument("--jobs", type=int, default=1, help="runs at a time (2 on 2 cores: one thread each)")
 parser.add_argument("--dry_run", action="store_true", help="list the runs, cached or to start; run nothing")
 
@@ -114,6 +157,31 @@ def main(argv=None):
     except UserError as err:
         sys.exit(f"reproduce.py: error: {err}")
 
+
+    if args.latency_only:
+        from tlm_hf import ConvBertConfig, ConvBertForSequenceClassification
+        from tlm_hf.training.recipes import get_recipe
+        from tlm_hf.training.runs import write_json
+
+        vocab_size = get_recipe(exp.recipe).pretraining.get("wordpiece_vocab_size") or 30522
+
+        def random_classifier(shape):
+            shaped = derived(exp, model, w_s=args.claim4_w_s, shape=shape)[1]
+            stand_ins = dict(pad_token_id=0, cls_token_id=1, sep_token_id=2, mask_token_id=3, num_labels=14)
+            config = ConvBertConfig.from_preset(shaped.preset, vocab_size=vocab_size, **stand_ins, **shaped.overrides())
+            return ConvBertForSequenceClassification(config)
+
+        latency = measure_latency(random_classifier(DEEP[1]), [random_classifier(s) for _, s in MEMBERS],
+                                  vocab_size=vocab_size, seq_len=model.max_length, repeats=args.latency_repeats,
+                                  threads=args.latency_threads)
+        table = latency_markdown_table(
+            latency, f"{DEEP[0]} against a soft committee of {len(MEMBERS)} members ({'; '.join(n for n, _ in MEMBERS)}), "
+                     f"random weights, over {model.config_overrides}; {args.latency_threads} thread(s), members one after another, sequence "
+                     f"{model.max_length}, {args.latency_repeats} interleaved repeats; load average "
+                     f"{os.getloadavg()[0]:.1f}")
+        write_json(out / "latency.json", {"command": command, "latency": latency, "table": table})
+        print(rule.markdown_table(table))
+        return
 
     def runs_of(group: str) -> list:
         """The group's runs, each once, in starting order; the deep model of claim 4 needs no scratch arm."""
@@ -369,7 +437,6 @@ def main(argv=None):
     if "4" in plans:
         from transformers import TrainingArguments
 
-        from bench_latency import measure
         from tlm_hf import ConvBertForSequenceClassification, SoftCommitteeForSequenceClassification
         from tlm_hf.data.tokenizer import load_tokenizer
         from tlm_hf.training.finetuning import classification_trainer
@@ -409,22 +476,16 @@ def main(argv=None):
                                                       margin=MARGIN_ACCURACY), "differences": diffs})
         # latency: the deep model and the pre-trained committee of seed 0, interleaved repeats, batch 1 and 32
         seed0 = sorted(deep)[0]
-        device = torch.device("cpu")
-        subjects = [dict(name="deep", model=ConvBertForSequenceClassification.from_pretrained(str(deep[seed0][0])).eval()),
-                    dict(name="committee", model=committee_of([members[n]["pre-trained"][seed0][0] for n, _ in MEMBERS]).eval())]
-        latency = {}
-        for batch_size in (1, 32):
-            times = measure(subjects, batch_size, model.max_length, 2, args.latency_repeats, device,
-                            vocab_size=len(member_tokenizer))
-            log_ratios = [math.log(c / d) for c, d in zip(times["committee"], times["deep"])]
-            estimate = rule.mean_interval(log_ratios)
-            judged = rule.judge(estimate, direction=-1, threshold=0.0, margin=MARGIN_LOG_LATENCY)
-            latency[batch_size] = {"deep_ms": times["deep"], "committee_ms": times["committee"], **judged}
-            parts.append({"name": f"log latency ratio committee / deep, batch {batch_size}", **judged,
-                          "format": "+.2f"})
+        latency = measure_latency(
+            ConvBertForSequenceClassification.from_pretrained(str(deep[seed0][0])),
+            [ConvBertForSequenceClassification.from_pretrained(str(members[n]["pre-trained"][seed0][0])) for n, _ in MEMBERS],
+            vocab_size=len(member_tokenizer), seq_len=model.max_length, repeats=args.latency_repeats,
+            threads=args.latency_threads)
+        parts += [{"name": f"log latency ratio committee / deep, batch {b}", **{k: v for k, v in judged.items()
+                                                                             if not k.endswith("_ms")}, "format": "+.2f"}
+                  for b, judged in latency.items()]
         verdict4 = {**parts[0], "verdict": rule.combined_verdict(
             [parts[0]["verdict"], parts[2]["verdict"], parts[3]["verdict"]])}
-        shapes = [(DEEP[0], DEEP[1])] + list(MEMBERS)
         table = {"title": f"Ours: {task.task}, {sizes}, W_s = {args.claim4_w_s:,}, each shape over {model.config_overrides}", "columns": [
             "model", "config", "Acc. pre-trained (per seed)", "Acc. without pre-training (per seed)"],
             "rows": [[DEEP[0], DEEP[1], cell(deep_accuracy), "-"]] + [
@@ -432,13 +493,9 @@ def main(argv=None):
                  cell({s: a for s, (_, a) in members[name]["scratch"].items()})] for name, shape in MEMBERS] + [
                 ["soft committee (sum of logits)", "the 3 members", cell(committees["pre-trained"]),
                  cell(committees["scratch"])]]}
-        latency_table = {"title": f"Latency on this CPU ({torch.get_num_threads()} threads, sequence {model.max_length}, "
-                                  f"{args.latency_repeats} interleaved repeats, seed-{seed0} models)",
-                         "columns": ["batch", "deep p50 ms", "committee p50 ms", "ratio (geometric mean) [95% CI]"],
-                         "rows": [[b, f"{sorted(v['deep_ms'])[len(v['deep_ms']) // 2]:.1f}",
-                                   f"{sorted(v['committee_ms'])[len(v['committee_ms']) // 2]:.1f}",
-                                   f"{math.exp(v['value']):.2f} [{math.exp(v['low']):.2f}, {math.exp(v['high']):.2f}]"]
-                                  for b, v in latency.items()]}
+        latency_table = latency_markdown_table(
+            latency, f"Latency on this CPU ({args.latency_threads} thread(s), members one after another, sequence {model.max_length}, "
+                     f"{args.latency_repeats} interleaved repeats, seed-{seed0} models)")
         paper_table = {"title": "Paper: Tables 8 and 9", "columns": ["setting", "committee", "deep (BERT-6)"], "rows": [
             ["FewRel 10 labels, five pre-trained BERT-1", "0.866", "0.866"],
             ["FewRel 64 labels, five pre-trained BERT-1", "0.634", "0.625"],

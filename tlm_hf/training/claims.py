@@ -229,6 +229,11 @@ def line_plot(panels: list[dict], *, title: str, xlabel: str, xscale: str = "lin
     return out.getvalue()
 
 
+def markdown_table(table: dict) -> str:
+    """A table {"title", "columns", "rows"} (as the report's JSON holds it) as markdown, title first."""
+    return f"**{table['title']}**\n\n{_table(table)}\n"
+
+
 def _table(table: dict) -> str:
     lines = ["| " + " | ".join(table["columns"]) + " |", "|" + " --- |" * len(table["columns"])]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in table["rows"]]
