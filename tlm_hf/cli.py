@@ -171,7 +171,7 @@ def _add_blimp(sub):
     p.add_argument("--random_init", "--random-init", action="store_true",
                    help="score the same architecture with random weights (the floor a trained model is compared with)")
     p.add_argument("--seed", type=int, default=0, help="seed of --random_init's weights")
-    p.add_argument("--batch_size", "--batch-size", type=int, default=64,
+    p.add_argument("--batch_size", "--batch-size", type=int, default=16,
                    help="sentences per forward (all their masked copies at once); scores do not depend on it")
     p.add_argument("--paradigms", action="store_true", help="also list the 67 paradigms in the table")
     p.add_argument("--format", choices=["text", "markdown", "json"], default="text")

@@ -138,7 +138,7 @@ def sentences_of(pairs: list[dict]) -> list[str]:
     return list(dict.fromkeys(s for pair in pairs for s in (pair["sentence_good"], pair["sentence_bad"])))
 
 
-def score_pairs(model, tokenizer, pairs: list[dict], *, variant: str = DEFAULT_VARIANT, batch_size: int = 64) -> list[bool]:
+def score_pairs(model, tokenizer, pairs: list[dict], *, variant: str = DEFAULT_VARIANT, batch_size: int = 16) -> list[bool]:
     """Whether the model gives each pair's acceptable sentence the higher PLL (each distinct sentence scored once)."""
     sentences = sentences_of(pairs)
     pll = dict(zip(sentences, pseudo_log_likelihoods(model, tokenizer, sentences, variant=variant,
@@ -188,7 +188,7 @@ def summarise(pairs: list[dict], correct: list[bool]) -> dict:
     }
 
 
-def evaluate_blimp(model, tokenizer, pairs: list[dict], *, variant: str = DEFAULT_VARIANT, batch_size: int = 64) -> dict:
+def evaluate_blimp(model, tokenizer, pairs: list[dict], *, variant: str = DEFAULT_VARIANT, batch_size: int = 16) -> dict:
     """`summarise` of the model on `pairs`, with the PLL variant, the number of paradigms and the seconds it took."""
     start = time.perf_counter()
     correct = score_pairs(model, tokenizer, pairs, variant=variant, batch_size=batch_size)

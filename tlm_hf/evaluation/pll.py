@@ -63,7 +63,7 @@ def tokenize_sentences(tokenizer, sentences: list[str], max_length: int) -> list
 
 @torch.inference_mode()
 def pseudo_log_likelihoods(model, tokenizer, sentences: list[str], *, variant: str = DEFAULT_VARIANT,
-                           batch_size: int = 64) -> list[float]:
+                           batch_size: int = 16) -> list[float]:
     """The PLL (natural log) of each sentence: the sum over its tokens of log p(token | the sentence with that
     token, and for `word-l2r` the rest of its word, masked). `batch_size` sentences (all their masked copies)
     share one forward; the result does not depend on it beyond float rounding. A sentence without tokens scores 0."""
