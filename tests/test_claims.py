@@ -116,8 +116,9 @@ def test_reproduce_writes_a_report_with_the_rule_before_the_numbers_and_a_verdic
     }))
     out = tmp_path / "report"
     monkeypatch.chdir(REPO)
-    monkeypatch.setattr(sys, "argv", ["reproduce.py", "--claims", "1", "2", "4", "--config", str(config),
-                                      "--output_dir", str(out), "--claim4_w_s", "24", "--latency_repeats", "2"])
+    monkeypatch.setattr(sys, "argv", ["reproduce.py", "--config", str(config), "--output_dir", str(out),
+                                      "--claim3_w_s", "16", "--avoid_fractions", "0.2", "--claim4_w_s", "24",
+                                      "--latency_repeats", "2"])
     try:
         runpy.run_path(str(REPO / "train" / "reproduce.py"), run_name="__main__")
     except SystemExit as exit:
@@ -126,17 +127,22 @@ def test_reproduce_writes_a_report_with_the_rule_before_the_numbers_and_a_verdic
     assert "claim 4: a soft committee" in printed
 
     report = json.loads((out / "report.json").read_text())
-    assert [c["claim"] for c in report["claims"]] == [1, 2, 4]
+    assert [c["claim"] for c in report["claims"]] == [1, 2, 3, 4]
     for claim in report["claims"]:
         assert claim["verdict"]["verdict"] in (HOLDS, DOES_NOT_HOLD, INCONCLUSIVE)
         assert claim["paper"] and claim["differs"]
         assert (out / claim["plot"]).read_bytes()[:4] == b"\x89PNG"
-    one, two, four = report["claims"]
+    one, two, three, four = report["claims"]
     assert [row["W_s"] for row in one["rows"]] == [24, 48]
     assert set(one["rows"][0]["pretrained"]) == {"0", "1"}  # per-seed accuracies, keyed by seed in JSON
     assert one["verdict"]["verdict"] == INCONCLUSIVE  # 2 seeds: never enough for a verdict
     assert two["verdict"]["kind"] == "slope" and two["verdict"]["n"] == 4  # 2 rows x 2 seeds
     assert two["verdict"]["verdict"] == INCONCLUSIVE
+    # claim 3: T_M counted in the task's bert-base-uncased tokens (here the tiny tokenizer), coverage beside it
+    assert [row["name"] for row in three["rows"]] == ["random", "avoid 0.2"]
+    assert three["rows"][1]["bert"]["T_M"] > three["rows"][0]["bert"]["T_M"]
+    assert three["rows"][1]["bert"]["coverage"] < three["rows"][0]["bert"]["coverage"]
+    assert set(three["predictors_r2"]) == {"T_M share", "frequency-weighted coverage", "unigram JS divergence"}
     assert {part["name"] for part in four["parts"]} >= {"log latency ratio committee / deep, batch 1",
                                                          "log latency ratio committee / deep, batch 32"}
     assert len(four["latency"]["1"]["deep_ms"]) == 2
