@@ -142,3 +142,21 @@ def test_one_seed_shows_no_spread_and_titles_count_in_the_singular():
     table = experiment_table([row])
     assert "| 0.800 (n=1) | 0.700 (n=1) | +0.100 |" in table and "±" not in table
     assert (count_of(1, "seed"), count_of(3, "seed")) == ("1 seed", "3 seeds")
+
+
+@pytest.mark.parametrize("spec, error", [
+    ({"cumulativ": True, "variants": [{"name": "a"}]}, r"unknown key 'cumulativ'; did you mean 'cumulative'\?"),
+    ({"variants": [{"name": "a"}, {"pretrain_args": {"mlm_probability": 0.3}}]}, r"variant 2 has no name"),
+    ({"variants": [{"name": "a", "pretrain_arg": {}}]}, r"variant 'a': unknown key 'pretrain_arg'"),
+    ({"title": "nothing"}, r"lists no variants"),
+])
+def test_compare_refuses_a_variants_file_whose_keys_it_would_otherwise_ignore(spec, error, tmp_path, monkeypatch):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**tiny_files(tmp_path), "w_s": [24], "seeds": [0]}))
+    variants = tmp_path / "variants.yaml"
+    variants.write_text(yaml.safe_dump(spec))
+    monkeypatch.setattr(sys, "argv", ["compare.py", "--config", str(config), "--variants", str(variants),
+                                      "--output_dir", str(tmp_path / "out"), "--dry_run"])
+    with pytest.raises(SystemExit, match=error):
+        runpy.run_path(str(REPO / "train" / "compare.py"), run_name="__main__")
+    assert not (tmp_path / "out").exists()

@@ -223,3 +223,35 @@ def test_convert_reference_reports_broken_or_mismatched_weights_in_one_line(tmp_
     assert tlm_main(["convert-reference", str(tmp_path / "ref"), str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+# --- misleading messages: each names the real problem --------------------------------------------------------
+
+
+def test_a_missing_or_empty_pretrained_folder_is_named_as_such_not_as_a_tokenizer(tmp_path):
+    from training_helpers import run_script, tiny_files
+
+    settings = {**tiny_files(tmp_path), "output_dir": str(tmp_path / "ft")}
+    del settings["tokenizer"], settings["preset"], settings["corpus"]
+    with pytest.raises(SystemExit, match=r"--pretrained .*missing is not a folder"):
+        run_script("finetune.py", {**settings, "pretrained": str(tmp_path / "missing")})
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match=r"--pretrained .*empty has no config.json"):
+        run_script("finetune.py", {**settings, "pretrained": str(tmp_path / "empty")})
+
+
+def test_a_corpus_path_that_is_a_folder_says_so(tmp_path):
+    from tlm_hf.data.files import expand_files
+    from tlm_hf.errors import UserError
+
+    with pytest.raises(UserError, match=r"is a folder; give a file in it, or a glob such as .*\*\.jsonl"):
+        expand_files(str(tmp_path))
+
+
+def test_a_csv_with_only_its_header_says_it_has_no_rows(tmp_path):
+    from tlm_hf.data.files import load_files
+    from tlm_hf.errors import UserError
+
+    (tmp_path / "labels.csv").write_text("text,label\n")
+    with pytest.raises(UserError, match=r"labels.csv has a header line \(text,label\) but no rows below it"):
+        load_files(str(tmp_path / "labels.csv"))

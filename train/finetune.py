@@ -22,11 +22,11 @@ import torch
 from transformers import set_seed
 
 from tlm_hf.arguments import parse_settings
-from tlm_hf.errors import UserError
+from tlm_hf.errors import MissingFileError, UserError
 from tlm_hf.hub.publish import push_run, take_over_trainer_push
 from tlm_hf.settings import FINETUNE_SETTINGS
 from tlm_hf.training.finetuning import classifier_start, fine_tune, fine_tune_selecting_lr, make_classifier
-from tlm_hf.training.runs import claim_run_dir, resume_checkpoint, run_config, write_json
+from tlm_hf.training.runs import claim_run_dir, model_folder_config, resume_checkpoint, run_config, write_json
 
 
 def main(argv=None):
@@ -39,7 +39,12 @@ def main(argv=None):
         if settings.threads:  # fixed per run by experiments, so that running several at once changes no number
             torch.set_num_threads(settings.threads)
         set_seed(args.seed)
-        tokenizer = tokenizer_settings.load(default=settings.pretrained or "bert-base-uncased")
+        try:
+            tokenizer = tokenizer_settings.load(default=settings.pretrained or "bert-base-uncased")
+        except MissingFileError:
+            if settings.pretrained and not tokenizer_settings.tokenizer:  # blame the folder, not its tokenizer
+                model_folder_config(settings.pretrained, role="--pretrained", weights=False)
+            raise
         task_data = task.load()
 
         # checked once (scratch: the architecture of the pre-trained folder, or of the preset, random weights)

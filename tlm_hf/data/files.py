@@ -66,6 +66,10 @@ def expand_files(pattern: str | os.PathLike) -> list[str]:
     files = sorted(glob.glob(os.path.expanduser(resolve_sample(os.fspath(pattern)))))
     files = [f for f in files if os.path.isfile(f)]
     if not files:
+        folder = os.path.expanduser(resolve_sample(os.fspath(pattern)))
+        if os.path.isdir(folder):
+            raise MissingFileError(f"{os.fspath(pattern)} is a folder; give a file in it, or a glob such as "
+                                   f"{os.path.join(os.fspath(pattern), '*.jsonl')}")
         raise MissingFileError(f"no file matches {os.fspath(pattern)!r}; check the path or glob")
     return files
 
@@ -137,7 +141,7 @@ def file_problem(path) -> str | None:
     fmt, compression = file_suffix(path), Path(path).suffix.lower()
     if fmt == ".parquet":
         return None
-    problem, rows = None, 0
+    problem, rows, header = None, 0, None
     try:
         with _OPENERS.get(compression, open)(path, "rb") as f:
             for number, raw in enumerate(f, 1):
@@ -151,6 +155,9 @@ def file_problem(path) -> str | None:
                     continue
                 if not line.strip():
                     continue
+                if fmt == ".csv" and header is None:
+                    header = line  # a CSV's first line names its columns; with nothing below it, it holds no rows
+                    continue
                 rows += 1
                 if fmt == ".jsonl" and problem is None:
                     try:
@@ -160,6 +167,8 @@ def file_problem(path) -> str | None:
     except (EOFError, OSError, lzma.LZMAError) as err:  # gzip.BadGzipFile is an OSError
         return f"{path} is truncated or not valid {compression.lstrip('.')} ({_first_line(err)}); copy or download it again"
     if problem is None and rows == 0:
+        if header is not None:
+            return f"{path} has a header line ({header.strip()[:60]}) but no rows below it; give a file with data"
         return f"{path} is empty (no rows); give a file with data"
     return problem
 
