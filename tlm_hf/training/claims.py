@@ -212,7 +212,8 @@ def line_plot(panels: list[dict], *, title: str, xlabel: str, xscale: str = "lin
         for series in panel["series"]:
             yerr = series.get("yerr")
             if yerr is not None:
-                yerr = [[y - lo for y, lo in zip(series["y"], yerr[0])], [hi - y for y, hi in zip(series["y"], yerr[1])]]
+                yerr = [[y - low for y, low in zip(series["y"], yerr[0])],
+                        [high - y for y, high in zip(series["y"], yerr[1])]]
             ax.errorbar(series["x"], series["y"], yerr=yerr, label=series["label"], capsize=3,
                         **series.get("style", {"marker": "o"}))
         if panel.get("hline") is not None:
@@ -246,8 +247,8 @@ def claim_markdown(claim: dict) -> str:
     lines = [f"## Claim {claim['claim']}: {claim['title']} — **{judged['verdict']}**", "", claim["statement"], ""]
     for part in claim.get("parts", [judged]):
         estimate = Estimate(part["value"], part["low"], part["high"], part["n"], part["kind"])
-        lines.append(f"- {part.get('name', claim['quantity'])}: {estimate.text(part.get('format', '+.3f'))}; the paper's "
-                     f"side: {'above' if part['direction'] > 0 else 'below'} {part['threshold']:+.3g}, margin "
+        lines.append(f"- {part.get('name', claim['quantity'])}: {estimate.text(part.get('format', '+.3f'))}; the "
+                     f"paper's side: {'above' if part['direction'] > 0 else 'below'} {part['threshold']:+.3g}, margin "
                      f"{part['margin']:.3g} -> **{part['verdict']}**")
     lines += ["", f"Paper: {claim['paper']}", "", f"Ours: {claim['setting']}", ""]
     for table in claim.get("tables", []):
