@@ -142,6 +142,9 @@ def test_reproduce_writes_a_report_with_the_rule_before_the_numbers_and_a_verdic
     assert [row["name"] for row in three["rows"]] == ["random", "avoid 0.2"]
     assert three["rows"][1]["bert"]["T_M"] > three["rows"][0]["bert"]["T_M"]
     assert three["rows"][1]["bert"]["coverage"] < three["rows"][0]["bert"]["coverage"]
+    # the subsets were rebuilt as the pre-training drew them: with the tokenizer the model was trained with, the
+    # report's counts are the pre-training's own
+    assert [row["bert"]["T_W"] for row in three["rows"]] == [row["T_W"] for row in three["rows"]]
     assert set(three["predictors_r2"]) == {"T_M share", "frequency-weighted coverage", "unigram JS divergence"}
     assert {part["name"] for part in four["parts"]} >= {"log latency ratio committee / deep, batch 1",
                                                          "log latency ratio committee / deep, batch 32"}

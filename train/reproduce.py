@@ -376,11 +376,17 @@ def main(argv=None):
 
         from tlm_hf.data.token_stats import count_tokens, coverage_stats, tokenize, unigram_divergence
         from tlm_hf.data.tokenizer import load_tokenizer
-        from tlm_hf.settings import SubsetSettings
+        from tlm_hf.data.corpus import split_heldout
+        from tlm_hf.settings import PretrainSettings, SubsetSettings
 
         bert = load_tokenizer(tokenizer.tokenizer or "bert-base-uncased")
         task_data = task.load()
         paragraphs = corpus.load()
+        # the pre-training drew its W_s from the corpus less its held-out paragraphs, unless they came from elsewhere
+        settings_3 = next(iter(plans["3"].values())).rows[0].pretraining.settings
+        if not settings_3.get("heldout_where") and settings_3.get("heldout_size", PretrainSettings.heldout_size):
+            paragraphs = split_heldout(paragraphs, settings_3.get("heldout_size", PretrainSettings.heldout_size),
+                                       exp.subset_seed)[0]
         task_counts = count_tokens(tokenize(DatasetDict(train=task_data["train"], test=task_data["test"]), bert), bert)
         rows = []
         for name, plan in plans["3"].items():
@@ -468,11 +474,10 @@ def main(argv=None):
         deep = folders(deep_row.finetunes)
         members = {name: {"pre-trained": folders(plans["4"][name].rows[0].finetunes),
                           "scratch": folders(plans["4"][name].rows[0].scratch)} for name, _ in MEMBERS}
-        member_tokenizer = load_tokenizer(str(deep_row.pretraining.run_dir))
+        member_tokenizer = load_tokenizer(str(plans["4"][MEMBERS[0][0]].rows[0].pretraining.run_dir))
 
-        def committee_of(folders):
-            models = [ConvBertForSequenceClassification.from_pretrained(str(folder)) for folder in folders]
-            return SoftCommitteeForSequenceClassification.from_members(models)
+        def committee_of(folders):  # from folders: from_members refuses members whose saved vocabularies differ
+            return SoftCommitteeForSequenceClassification.from_members([str(folder) for folder in folders])
 
         def accuracy_of(committee) -> float:
             with tempfile.TemporaryDirectory() as tmp:
