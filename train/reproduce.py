@@ -246,6 +246,11 @@ def main(argv=None):
                                             for r in plan_row.finetunes},
                             "scratch": {outcomes[r.run_dir]["seed"]: outcomes[r.run_dir].get("learning_rate")
                                         for r in plan_row.scratch}},
+            # every candidate rate's validation accuracy per epoch: whether a rate failed to train, and why a gap is
+            validation_curves={arm_name: {outcomes[r.run_dir]["seed"]: outcomes[r.run_dir].get("learning_rate_search")
+                                          for r in runs}
+                               for arm_name, runs in (("pre-trained", plan_row.finetunes),
+                                                      ("scratch", plan_row.scratch))},
         )
 
 
