@@ -16,8 +16,8 @@
 
 The settings every claim shares are one experiment config (default train/configs/paper-mini/claims.yaml, which
 is claims 1 and 2's); claims 3 and 4 are derived from it. Every run is cached under OUTPUT_DIR/runs (a rerun or
-an interrupted report reuses it). Any other flag is a setting of that experiment (e.g. --pretrain_args,
---config_overrides, --w_s). Writes OUTPUT_DIR/report.md, report.json (every number) and claim<N>.png.
+an interrupted report reuses it). Any other flag is a setting of that experiment (e.g. --jobs 2 for two runs at
+a time on 2 cores, --dry_run, --seeds, --pretrain_args, --config_overrides, --w_s). Writes OUTPUT_DIR/report.md, report.json (every number) and claim<N>.png.
 """
 
 import argparse
@@ -39,6 +39,7 @@ from tlm_hf.errors import UserError
 from tlm_hf.settings import EXPERIMENT_SETTINGS, parse_key_values
 from tlm_hf.training import claims as rule
 from tlm_hf.training.experiments import plan_experiment
+from tlm_hf.training.launch import run_plan
 
 SCRIPTS = Path(__file__).resolve().parent
 CONFIG = SCRIPTS / "configs" / "paper-mini" / "claims.yaml"
@@ -60,6 +61,17 @@ PAPER_ACCURACY = {  # W_s -> accuracy; 0 = without pre-training
 # Margins (the smallest effect that matters), fixed before any run: 1 point of accuracy; 1 point per tenfold W_s;
 # 0.5 point per 10% of the task's tokens missing; 10% of latency (in log ratio).
 MARGIN_ACCURACY, MARGIN_PER_DECADE, MARGIN_PER_MISSING_SHARE, MARGIN_LOG_LATENCY = 0.01, 0.01, 0.05, math.log(1.1)
+
+
+def derived(exp, model, *, w_s, subset="random", avoid_fraction=None, shape=None):
+    """The shared experiment narrowed to one row (and, for claim 4, one model shape)."""
+    exp = replace(exp, w_s=[str(w_s)], subset=[subset], avoid_fraction=avoid_fraction or exp.avoid_fraction)
+    if shape:
+        fields = {**parse_key_values(model.config_overrides, setting="config_overrides"),
+                  **parse_key_values(shape, setting="config_overrides")}
+        model = replace(model, config_overrides=",".join(f"{k}={v}" for k, v in fields.items()))
+    return exp, model
+
 
 def measure_latency(deep, members, *, vocab_size: int, seq_len: int, repeats: int, threads: int) -> dict:
     """{batch: the log latency ratio committee / deep judged by the rule, with both models' ms per repeat}, at
@@ -117,25 +129,12 @@ parser.add_argument("--latency_threads", type=int, default=1, help="CPU threads 
 parser.add_argument("--latency_only", action="store_true",
                     help="claim 4's latency part alone, with random weights (latency does not depend on them): "
                          "no training; writes OUTPUT_DIR/latency.json")
-parser.add_argument("--jobs", type=int, default=1, help="runs at a time (2 on 2 cores: one thread each)")
-parser.add_argument("--dry_run", action="store_true", help="list the runs, cached or to start; run nothing")
 
 
 def main(argv=None):
     args, experiment_flags = parser.parse_known_args(argv)
     out = Path(args.output_dir)
     command = "python train/reproduce.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-
-
-    def derived(exp, model, *, w_s, subset="random", avoid_fraction=None, shape=None):
-        """The shared experiment narrowed to one row (and, for claim 4, one model shape)."""
-        exp = replace(exp, w_s=[str(w_s)], subset=[subset], avoid_fraction=avoid_fraction or exp.avoid_fraction)
-        if shape:
-            fields = {**parse_key_values(model.config_overrides, setting="config_overrides"),
-                      **parse_key_values(shape, setting="config_overrides")}
-            model = replace(model, config_overrides=",".join(f"{k}={v}" for k, v in fields.items()))
-        return exp, model
-
 
     try:
         exp, corpus, task, model, tokenizer = parse_settings(
@@ -160,7 +159,6 @@ def main(argv=None):
                 plans["4"][name] = plan_experiment(narrowed, corpus, task, shaped, tokenizer)
     except UserError as err:
         sys.exit(f"reproduce.py: error: {err}")
-
 
     if args.latency_only:
         from tlm_hf import ConvBertConfig, ConvBertForSequenceClassification
@@ -198,18 +196,11 @@ def main(argv=None):
                     unique.setdefault(run.run_dir, run)
         return list(unique.values())
 
-
     def execute(runs: list) -> dict:
-        """{run_dir: done file} of the runs, started unless cached, up to --jobs at a time."""
-        try:
-            from tlm_hf.training.launch import run_plan
-        except ImportError:  # before the concurrent runner: one run at a time, each in a process of its own
-            from tlm_hf.training.experiments import run_planned
-
-            return {run.run_dir: run_planned(run, scripts=SCRIPTS, launcher=[sys.executable], dry_run=args.dry_run)
-                    for run in runs}
-        return run_plan(runs, scripts=SCRIPTS, jobs=args.jobs, dry_run=args.dry_run)
-
+        """{run_dir: done file} of the runs, started unless cached, --jobs at a time (--threads_per_run each)."""
+        launcher = None if exp.launcher == "python" else shlex.split(exp.launcher)
+        return run_plan(runs, scripts=SCRIPTS, jobs=exp.jobs, threads=exp.threads_per_run, launcher=launcher,
+                        dry_run=exp.dry_run)
 
     # -- the runs, claim group by claim group (cached runs are reused, and count 0 in the wall-clock) --------------
     outcomes, wall_clock = {}, {}
@@ -220,16 +211,14 @@ def main(argv=None):
             wall_clock[group] = time.perf_counter() - start
     except UserError as err:
         sys.exit(f"reproduce.py: error: {err}")
-    if args.dry_run:
-        sys.exit(0)
+    if exp.dry_run:
+        return
 
     # -- reading the runs ----------------------------------------------------------------------------------------
-
 
     def arm(runs) -> dict:
         """{seed: test accuracy of the chosen model} of one arm's fine-tunes."""
         return {outcomes[run.run_dir]["seed"]: outcomes[run.run_dir]["accuracy_final"] for run in runs}
-
 
     def read_row(plan_row) -> dict:
         stats = outcomes[plan_row.pretraining.run_dir]
@@ -253,24 +242,20 @@ def main(argv=None):
                                                       ("scratch", plan_row.scratch))},
         )
 
-
     def failed_lines(rows: list[dict], label) -> list[str]:
         """One line per failed fine-tuning run: its row, arm, seed and accuracy."""
         keys = {"pre-trained": "pretrained", "scratch": "scratch"}
         return [f"{label(row)}, {name} arm, seed {seed}: accuracy {row[keys[name]][seed]:.3f}"
                 for row in rows for name, seeds in row["failed"].items() for seed in sorted(seeds)]
 
-
     def cell(values: dict) -> str:
         return " / ".join(f"{values[s]:.3f}" for s in sorted(values)) if values else "-"
-
 
     def rates(values: dict) -> str:
         return " / ".join("-" if values[s] is None else f"{values[s]:g}" for s in sorted(values))
 
     def gap_cell(row: dict) -> str:
         return "-" if row["gap"] is None else rule.Estimate(**row["gap"]).text()
-
 
     def gap_bounds(rows: list[dict]) -> tuple[list, list]:
         """Each row's gap interval, for error bars (the mean where there is no interval)."""
@@ -279,7 +264,6 @@ def main(argv=None):
 
     def mean(values: dict) -> float:
         return sum(values.values()) / len(values)
-
 
     paper_title, paper = PAPER_ACCURACY.get(task.task, ("(no paper numbers for this task)", {}))
     paper_text = (f"scratch {paper[0]:.3f}, " + ", ".join(f"W_s {w:,}: {a:.3f}" for w, a in paper.items() if w)
