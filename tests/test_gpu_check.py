@@ -83,16 +83,23 @@ def test_smoke_run_measures_every_part_sizes_the_tables_and_writes_one_summary(s
     assert not [n for n in names if n.endswith((".safetensors", ".bin", ".pt"))]
 
 
-def test_a_second_call_of_part_3_continues_the_same_runs_and_keeps_the_other_parts(smoke):
+def test_a_second_call_of_part_3_skips_finished_tables_and_continues_a_stopped_one(smoke):
     root, _ = smoke
-    done = run_gpu_check("--smoke", "--parts", "3", "--output_dir", root / "out", "--data", root / "data")
+    out = root / "out"
+    table5 = out / "tables" / "table5-paper"
+    (table5 / "results.md").unlink()  # as if the first call had been stopped during Table 5, one run unfinished
+    unfinished = next((table5 / "finetune").glob("scratch-*"))
+    (unfinished / "results.json").unlink()
+    done = run_gpu_check("--smoke", "--parts", "3", "--output_dir", out, "--data", root / "data")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert done.stdout.count("continuing the earlier decision") == 2
-    for name in ("table6-paper", "table5-paper"):
-        log = (root / "out" / "logs" / f"3-{name}.log").read_text()
-        assert "[cached]" in log and "[run]" not in log
-    summary = json.loads((root / "out" / "summary.json").read_text())
-    assert summary["throughput"] and summary["parts_run"]["1a"]["status"] == "ok"
+    assert "part 3 table6-paper: done in an earlier call" in done.stdout
+    assert "part 3 table5-paper: continuing the earlier decision" in done.stdout
+    log = (out / "logs" / "3-table5-paper.log").read_text()
+    assert log.count("[run]") == 1 and str(unfinished) in log and log.count("[cached]") == 4
+    assert (table5 / "results.md").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["throughput"] and summary["parts_run"]["1a"]["status"] == "ok"  # the first call's, kept
+    assert summary["tables"]["table6-paper"]["status"] == "ok"
 
 
 # --- the pieces ----------------------------------------------------------------------------------------------------
@@ -113,6 +120,7 @@ def test_tables_are_sized_to_the_paper_recipe_when_time_allows_and_cut_in_epochs
     cut = size(0.01, 50, **{**table6, "pretrain_epochs": 24, "finetune_epochs": 10})
     assert cut["finetune_epochs"] == max(1, round(cut["pretrain_epochs"] * 10 / 24))
     assert size(0.01, 31, **table6) is None  # the start alone takes 30 s
+    assert size(0.01, 100, **table6, min_epochs=40) is None  # 34 fit; fewer than 40 would measure too little
 
 
 def test_an_experiment_is_as_long_as_its_longest_chain_or_its_work_over_the_jobs():

@@ -51,6 +51,7 @@ RESERVE_S = 15  # kept back at the end for the summary, the plots and the archiv
 TRAINER_FACTOR = 2.0  # a Trainer step (data loading, evaluations, logging) over the bare loop's step, assumed
 ASSUMED_STEP_S = {False: 0.05, True: 0.5}  # part 3's bare step time when part 1 measured none: GPU, smoke
 RECIPE_EPOCHS = {"paper": (50, 50), "fast": (24, 10)}  # pre-training, fine-tuning: tlm_hf.training.recipes
+MIN_EPOCHS = {"paper": 10, "fast": 24}  # fewer pre-training epochs than this: the table waits for a call of its own
 TABLE_STARTUP_S = 30  # an experiment's start: imports of its workers, loading and tokenising the data, assumed
 SMOKE_PART_S = 240  # --smoke: each part's budget (a busy CPU is slow; the budget only stops a hang)
 SMALL = "hidden_size=32,num_hidden_layers=1,num_attention_heads=2,intermediate_size=64"  # --smoke's models
@@ -84,17 +85,17 @@ def benchmark_parts(smoke: bool) -> list[dict]:
     latency_args = ["--device", "cuda", "--batch-sizes", "1", "32", "--committees", "table8", "cheap",
                     "--ratio-committee", "table8", "--warmup", "10", "--repeats", "50"]
     return [
-        dict(name="1a", what="BERT-6, batch 32, every precision", budget=60,
+        dict(name="1a", what="BERT-6, batch 32, every precision", budget=90,
              argv=[python, pretrain, *gpu, "--preset", "bert-6", "--batch-size", "32", "--steps", "60", "--precisions"]),
-        dict(name="1b", what="BERT-6, batch 128, eager and compiled", budget=75,
+        dict(name="1b", what="BERT-6, batch 128, eager and compiled", budget=100,
              argv=[python, pretrain, *gpu, "--preset", "bert-6", "--batch-size", "128", "--steps", "30", "--compile"]),
-        dict(name="1c", what="tiny model, batch 128, eager and compiled", budget=50,
+        dict(name="1c", what="tiny model, batch 128, eager and compiled", budget=60,
              argv=[python, pretrain, *gpu, "--preset", "tiny", "--wordpiece-vocab-size", "4096", "--batch-size", "128",
                    "--steps", "30", "--compile"]),
         dict(name="2a", what="committee latency, eager", budget=30, argv=[python, latency, *latency_args]),
         dict(name="2b", what="committee latency, CUDA graphs", budget=30,
              argv=[python, graphs, *latency_args, "--variants", "graph"]),
-        dict(name="2c", what="committee latency, torch.compile(mode='reduce-overhead')", budget=60,
+        dict(name="2c", what="committee latency, torch.compile(mode='reduce-overhead')", budget=75,
              argv=[python, graphs, *latency_args, "--variants", "compiled"]),
     ]
 
@@ -159,11 +160,11 @@ def estimate_seconds(step_s: float, *, pretrain_steps: list[int], finetune_steps
 
 def size_table(step_s: float, seconds: float, *, w_s: list[int], finetune_examples: int, batch_size: int,
                pretrain_epochs: int, finetune_epochs: int, seeds: tuple[int, int], jobs: int,
-               startup_s: float) -> dict | None:
+               startup_s: float, min_epochs: int = 1) -> dict | None:
     """The most epochs (up to the recipe's, pre-training and fine-tuning cut in proportion), then the most seeds
-    (between seeds[0] and seeds[1]), whose estimate fits `seconds`; None when even one epoch with seeds[0] seeds
-    does not fit."""
-    for epochs in range(pretrain_epochs, 0, -1):
+    (between seeds[0] and seeds[1]), whose estimate fits `seconds`; None when even `min_epochs` pre-training epochs
+    with seeds[0] seeds do not fit (fewer would measure little: better left to a call of its own)."""
+    for epochs in range(pretrain_epochs, min_epochs - 1, -1):
         tune_epochs = max(1, round(epochs * finetune_epochs / pretrain_epochs))
         pretrain_steps = [epochs * math.ceil(w / batch_size) for w in w_s]
         finetune_steps = tune_epochs * math.ceil(finetune_examples / batch_size)
@@ -230,11 +231,14 @@ def decide_table(plan: dict, step_s: float, how: str, calibration: float, second
         step_s, seconds, w_s=w_s, finetune_examples=(3 if smoke else base["train_per_label"]) * plan["labels"],
         batch_size=32, pretrain_epochs=1 if smoke else recipe_epochs[0],
         finetune_epochs=1 if smoke else recipe_epochs[1], seeds=seeds, jobs=jobs,
-        startup_s=(10 if smoke else TABLE_STARTUP_S) * calibration)
+        startup_s=(10 if smoke else TABLE_STARTUP_S) * calibration,
+        min_epochs=1 if smoke else MIN_EPOCHS[plan["recipe"]])
     step = f"step {step_s * 1000:.1f} ms: {how}{f', x{calibration:.2f} from the tables before' if calibration != 1 else ''}"
     if decision is None:
-        return dict(seeds=0, line=f"one epoch with {seeds[0]} seed{'s' if seeds[0] > 1 else ''} does not fit the "
-                                  f"{seconds:.0f} s left ({step})")
+        least = 1 if smoke else MIN_EPOCHS[plan["recipe"]]
+        return dict(seeds=0, line=f"{least} pre-training epoch{'s' if least > 1 else ''} with {seeds[0]} "
+                                  f"seed{'s' if seeds[0] > 1 else ''} do not fit the {seconds:.0f} s left ({step}); "
+                                  f"run --parts 3 again with a larger --budget")
     decision["line"] = (
         f"{plan['recipe']} recipe at {decision['pretrain_epochs']} of {recipe_epochs[0]} pre-training and "
         f"{decision['finetune_epochs']} of {recipe_epochs[1]} fine-tuning epochs, "
@@ -557,7 +561,11 @@ def main(argv=None):
                 summary["tables"][plan["name"]] = dict(status=f"skipped: {missing[0]} not found")
                 continue
             decision_file = folder / "decision.json"
-            if decision_file.is_file():  # an earlier call's: the same runs, so its finished ones are reused
+            if decision_file.is_file() and (folder / "results.md").is_file():
+                console(f"part 3 {plan['name']}: done in an earlier call ({folder / 'results.md'}); to measure it "
+                        f"again, give another --output_dir")
+                continue
+            if decision_file.is_file():  # an earlier call's, stopped: the same runs, so its finished ones are reused
                 decision = json.loads(decision_file.read_text())
                 console(f"part 3 {plan['name']}: continuing the earlier decision: {decision['line']}")
             else:
