@@ -131,7 +131,8 @@ def test_an_experiment_is_as_long_as_its_longest_chain_or_its_work_over_the_jobs
 
 
 def test_bench_pretrain_output_is_parsed_with_its_compiled_and_unknown_peak_rows():
-    text = """bert-6: 6 blocks, hidden 768, vocabulary 30,522; cuda, 16 threads, batch 128, 30 timed steps (+5 warm-up), mean length 97.5 tokens
+    text = """bert-6: 6 blocks, hidden 768, vocabulary 30,522; cuda, 16 threads, batch 128, 30 timed steps \
+(+5 warm-up), mean length 97.5 tokens
      baseline (fp16):    120,000 real tokens/s  52,000.0 GFLOP/s  MFU   5.3%  peak memory 9.10 GiB  (3.2 s)
          ours (bf16):    480,000 real tokens/s  210,000.5 GFLOP/s  MFU  21.2%  peak memory 6.00 GiB  (0.8 s)
 ours compiled (bf16):    700,000 real tokens/s  300,000.0 GFLOP/s  MFU     -  peak memory 5.50 GiB  (0.5 s)
@@ -183,7 +184,8 @@ def test_a_part_past_its_budget_is_stopped_with_its_children(tmp_path):
     time.sleep(0.5)
     status = Path(f"/proc/{child.read_text()}/status")
     assert not status.exists() or "State:\tZ" in status.read_text()  # gone, or dead and not yet reaped
-    failed = GPU_CHECK["run_part"]([sys.executable, "-c", "raise SystemExit(3)"], 30, tmp_path / "f.log", dict(os.environ))
+    failed = GPU_CHECK["run_part"]([sys.executable, "-c", "raise SystemExit(3)"], 30, tmp_path / "f.log",
+                                   dict(os.environ))
     assert failed["status"] == "failed (exit 3)"
 
 
@@ -224,8 +226,8 @@ def test_the_archive_holds_logs_tables_and_plots_but_no_weights_or_checkpoints(t
         (out / path).write_text("x")
     GPU_CHECK["archive"](out, tmp_path / "a.tar.gz")
     with tarfile.open(tmp_path / "a.tar.gz") as tar:
-        assert sorted(tar.getnames()) == ["out/logs/1a.log", "out/summary.md", "out/tables/t/pretrain/r/run_config.json",
-                                          "out/tables/t/results.png"]
+        assert sorted(tar.getnames()) == ["out/logs/1a.log", "out/summary.md",
+                                          "out/tables/t/pretrain/r/run_config.json", "out/tables/t/results.png"]
 
 
 def test_wrong_parts_or_a_gpu_run_without_a_gpu_end_in_one_line(tmp_path):
@@ -239,3 +241,37 @@ def test_wrong_parts_or_a_gpu_run_without_a_gpu_end_in_one_line(tmp_path):
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
         "gpu_check.py: error: no GPU visible to torch: run on the GPU machine, or use --smoke on a CPU")
+
+
+def test_the_summary_states_each_target_met_or_missed_against_the_paper_style_loop_at_batch_32(tmp_path):
+    bench = dict(model="bert-6", mean_length=100.0, peak_gib=1.0, gflops=1.0, part="1a")
+    throughput = [dict(bench, path="baseline", precision="fp16", compiled=False, batch=32, tokens_per_s=1e5, mfu=5.0),
+                  dict(bench, path="ours", precision="bf16", compiled=False, batch=32, tokens_per_s=2.5e5, mfu=20.0),
+                  dict(bench, path="baseline", precision="fp16", compiled=False, batch=128, tokens_per_s=2e5, mfu=9.0,
+                       part="1b"),
+                  dict(bench, path="ours", precision="bf16", compiled=True, batch=128, tokens_per_s=4e5, mfu=39.5,
+                       part="1b")]
+    timing = dict(batch=1, p95_ms=1.0, difference=0.0, part="2b")
+    latency = [dict(timing, model="BERT-6", variant="eager", p50_ms=5.0),
+               dict(timing, model="BERT-6", variant="graph", p50_ms=2.0),
+               dict(timing, model="table8 committee", variant="eager", p50_ms=8.0),
+               dict(timing, model="table8 committee", variant="graph", p50_ms=0.9),
+               dict(timing, model="cheap committee", variant="graph", p50_ms=0.5)]
+    summary = dict(smoke=False, environment={"cuda": "NVIDIA H200"}, parts_run={}, throughput=throughput,
+                   latency=latency, tables={})
+    GPU_CHECK["write_summary"](summary, tmp_path)
+    text = (tmp_path / "summary.md").read_text()
+    assert ("BERT-6, fastest path: compiled bf16, batch 128: 4.0x the paper-style loop, batch 32 (target 3x: met); "
+            "best MFU 39.5% (target 40%: missed).") in text
+    assert "| bert-6 | ours compiled (bf16) | 128 | 400,000 | 4.00 | 39.5% |" in text
+    assert "table8 committee / BERT-6 = 0.45 (target at most 0.5: met)." in text
+    assert "cheap committee / BERT-6 = 0.25." in text
+    assert json.loads((tmp_path / "summary.json").read_text())["targets"] == dict(speedup=True, mfu=False,
+                                                                                 latency=True)
+    assert (tmp_path / "throughput.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "latency.png").is_file()
+
+
+def test_the_shell_entry_point_runs_the_script_from_any_folder(tmp_path):
+    done = subprocess.run(["bash", str(REPO / "train" / "gpu_check.sh"), "--help"], cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+    assert done.returncode == 0 and "--smoke" in done.stdout and "--archive" in done.stdout

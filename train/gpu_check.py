@@ -86,7 +86,8 @@ def benchmark_parts(smoke: bool) -> list[dict]:
                     "--ratio-committee", "table8", "--warmup", "10", "--repeats", "50"]
     return [
         dict(name="1a", what="BERT-6, batch 32, every precision", budget=90,
-             argv=[python, pretrain, *gpu, "--preset", "bert-6", "--batch-size", "32", "--steps", "60", "--precisions"]),
+             argv=[python, pretrain, *gpu, "--preset", "bert-6", "--batch-size", "32", "--steps", "60",
+                   "--precisions"]),
         dict(name="1b", what="BERT-6, batch 128, eager and compiled", budget=100,
              argv=[python, pretrain, *gpu, "--preset", "bert-6", "--batch-size", "128", "--steps", "30", "--compile"]),
         dict(name="1c", what="tiny model, batch 128, eager and compiled", budget=60,
@@ -233,7 +234,8 @@ def decide_table(plan: dict, step_s: float, how: str, calibration: float, second
         finetune_epochs=1 if smoke else recipe_epochs[1], seeds=seeds, jobs=jobs,
         startup_s=(10 if smoke else TABLE_STARTUP_S) * calibration,
         min_epochs=1 if smoke else MIN_EPOCHS[plan["recipe"]])
-    step = f"step {step_s * 1000:.1f} ms: {how}{f', x{calibration:.2f} from the tables before' if calibration != 1 else ''}"
+    calibrated = f", x{calibration:.2f} from the tables before" if calibration != 1 else ""
+    step = f"step {step_s * 1000:.1f} ms: {how}{calibrated}"
     if decision is None:
         least = 1 if smoke else MIN_EPOCHS[plan["recipe"]]
         return dict(seeds=0, line=f"{least} pre-training epoch{'s' if least > 1 else ''} with {seeds[0]} "
@@ -310,7 +312,8 @@ def part_environment(smoke: bool) -> dict:
 
 def missing_modules(env: dict, modules=NEEDED) -> list[str]:
     """The modules of `modules` that the parts' Python cannot import."""
-    probe = "import importlib.util, sys; print(' '.join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))"
+    probe = ("import importlib.util, sys; "
+             "print(' '.join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))")
     done = subprocess.run([sys.executable, "-c", probe, *modules], env=env, capture_output=True, text=True, check=True)
     return done.stdout.split()
 
@@ -654,14 +657,16 @@ def write_summary(summary: dict, output_dir: Path) -> None:
         for r in latency:
             if r["batch"] == 1 and "one after another" not in r["variant"]:
                 fastest[r["model"]] = min(r["p50_ms"], fastest.get(r["model"], math.inf))
-        committee = next((m for m in ("table8 committee", "cheap committee") if m in fastest), None)
-        if committee and "BERT-6" in fastest:
+        for committee in ("table8 committee", "cheap committee"):
+            if committee not in fastest or "BERT-6" not in fastest:
+                continue
             ratio = fastest[committee] / fastest["BERT-6"]
-            ok = ratio <= TARGET_LATENCY_RATIO
-            lines += ["", f"Batch 1, fastest variant of each: {committee} / BERT-6 = {ratio:.2f} (target at most "
-                          f"{TARGET_LATENCY_RATIO:g} for the Table 8 committee: "
-                          f"{'met' if ok and committee.startswith('table8') else 'missed' if committee.startswith('table8') else 'not measured'})."]
-            summary["targets"] = dict(summary.get("targets", {}), latency=ok if committee.startswith("table8") else None)
+            line = f"Batch 1, the fastest variant of each: {committee} / BERT-6 = {ratio:.2f}"
+            if committee == "table8 committee":  # the target is the paper's five-member committee's
+                ok = ratio <= TARGET_LATENCY_RATIO
+                line += f" (target at most {TARGET_LATENCY_RATIO:g}: {'met' if ok else 'missed'})"
+                summary["targets"] = dict(summary.get("targets", {}), latency=ok)
+            lines += ["", line + "."]
         shown = [r for r in latency if r["batch"] == 1]
         if shown:
             plot(output_dir / "latency.png", [f"{r['model']} {r['variant']} ({r['part']})" for r in shown],

@@ -56,7 +56,8 @@ def one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"[:200]
 
 
-def variants(subject: dict, input_ids, attention_mask, device, backend: str, wanted=("graph", "compiled")) -> list[dict]:
+def variants(subject: dict, input_ids, attention_mask, device, backend: str,
+             wanted=("graph", "compiled")) -> list[dict]:
     """The subject's `wanted` variants that build, each with its logits' max |difference| from eager; a variant
     that does not build is printed with its one-line reason and left out."""
     model = subject["model"]
