@@ -127,19 +127,19 @@ def test_experiment_passes_report_to_none_as_the_word():
 def test_a_claim_no_run_used_is_taken_over_by_a_different_run(tmp_path):
     first = {"settings": {"corpus": "corpus.tx"}, "training": {"learning_rate": 5e-5}}
     corrected = {**first, "settings": {"corpus": "corpus.txt"}}
-    claim_run_dir(tmp_path, first, write=True)  # then refused before saving anything
-    claim_run_dir(tmp_path, corrected, write=True)
+    claim_run_dir(tmp_path, first, main_process=True)  # then refused before saving anything
+    claim_run_dir(tmp_path, corrected, main_process=True)
     assert json.loads((tmp_path / "run_config.json").read_text()) == corrected
 
 
 @pytest.mark.parametrize("saved", ["checkpoints/checkpoint-1", "model.safetensors", "pretraining_stats.json"])
 def test_a_folder_a_run_saved_into_is_not_taken_over(tmp_path, saved):
     first = {"settings": {"w_s": 2000}, "training": {}}
-    claim_run_dir(tmp_path, first, write=True)
+    claim_run_dir(tmp_path, first, main_process=True)
     (tmp_path / saved).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / saved).mkdir() if saved.startswith("checkpoints") else (tmp_path / saved).write_text("{}")
     with pytest.raises(SettingsError, match=r"already holds a different run \(w_s was 2000, now 5000\)"):
-        claim_run_dir(tmp_path, {**first, "settings": {"w_s": 5000}}, write=True)
+        claim_run_dir(tmp_path, {**first, "settings": {"w_s": 5000}}, main_process=True)
 
 
 def _empty_vocab_tokenizer(folder):

@@ -279,16 +279,16 @@ def test_a_folder_with_a_run_in_progress_is_refused_until_that_process_ends(tmp_
     config = {"settings": {"w_s": 2000}, "training": {"learning_rate": 5e-5}}
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from tlm_hf.training.runs import claim_run_dir; "
-         f"claim_run_dir(sys.argv[1], {config!r}, write=True); print('claimed', flush=True); time.sleep(60)",
+         f"claim_run_dir(sys.argv[1], {config!r}, main_process=True); print('claimed', flush=True); time.sleep(60)",
          str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "claimed"
         with pytest.raises(SettingsError, match=rf"{tmp_path} has a run in progress \(process {holder.pid}\); wait"):
-            claim_run_dir(tmp_path, config, write=True)  # the same run's settings: still refused while it runs
+            claim_run_dir(tmp_path, config, main_process=True)  # the same run's settings: still refused while it runs
     finally:
         holder.kill()
         holder.wait()
-    claim_run_dir(tmp_path, config, write=True)  # the lock died with its process
+    claim_run_dir(tmp_path, config, main_process=True)  # the lock died with its process
 
 
 # --- one-line errors wherever the mistake can occur ---------------------------------------------------------------

@@ -57,14 +57,14 @@ def test_changing_an_optimizer_setting_refuses_the_folder_as_another_run(tmp_pat
     run_dir = used_run_dir(tmp_path, pretraining_config(tmp_path, "--recipe", "fast"))
     changed = pretraining_config(tmp_path, "--recipe", "fast", flag, value)
     with pytest.raises(SettingsError, match=rf"already holds a different run \({flag[2:]} was "):
-        claim_run_dir(run_dir, changed, write=False)
+        claim_run_dir(run_dir, changed, main_process=False)
 
 
 @pytest.mark.parametrize("recipe", ["paper", "fast"])
 def test_folder_written_before_every_setting_was_recorded_is_the_same_run_with_the_same_settings(tmp_path, recipe):
     config = pretraining_config(tmp_path, "--recipe", recipe)
     run_dir = used_run_dir(tmp_path, written_before_this_change(config))
-    claim_run_dir(run_dir, config, write=True)  # its recipe's adam_beta2 (0.98 under fast) is what it used
+    claim_run_dir(run_dir, config, main_process=True)  # its recipe's adam_beta2 (0.98 under fast) is what it used
     assert json.loads((run_dir / "run_config.json").read_text()) == config
 
 
@@ -72,14 +72,14 @@ def test_a_setting_an_older_folder_lacks_counts_as_its_recipes_value(tmp_path):
     old = written_before_this_change(pretraining_config(tmp_path, "--recipe", "fast"))
     run_dir = used_run_dir(tmp_path, old)
     with pytest.raises(SettingsError, match=r"adam_beta2 was 0\.98, now 0\.999"):
-        claim_run_dir(run_dir, pretraining_config(tmp_path, "--recipe", "fast", "--adam_beta2", "0.999"), write=False)
+        claim_run_dir(run_dir, pretraining_config(tmp_path, "--recipe", "fast", "--adam_beta2", "0.999"), main_process=False)
 
 
 def test_execution_only_settings_may_change_between_claims(tmp_path):
     run_dir = used_run_dir(tmp_path, pretraining_config(tmp_path))
     claim_run_dir(run_dir, pretraining_config(tmp_path, "--num_proc", "2", "--logging_steps", "7",
                                               "--per_device_eval_batch_size", "3", "--save_total_limit", "5"),
-                  write=False)
+                  main_process=False)
 
 
 def test_cache_keys_of_existing_plans_are_unchanged():

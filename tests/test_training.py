@@ -247,11 +247,11 @@ def test_yaml_values_are_typed_and_the_command_line_wins(tmp_path):
 
 def test_output_folder_of_a_different_run_is_refused(tmp_path):
     first = {"settings": {"w_s": 2000}, "training": {"learning_rate": 5e-5}}
-    claim_run_dir(tmp_path, first, write=True)
-    claim_run_dir(tmp_path, first, write=True)  # the same run again (or resumed) is fine
+    claim_run_dir(tmp_path, first, main_process=True)
+    claim_run_dir(tmp_path, first, main_process=True)  # the same run again (or resumed) is fine
     (tmp_path / "checkpoints" / "checkpoint-2").mkdir(parents=True)  # the first run saved something
     with pytest.raises(SettingsError, match=r"already holds a different run \(w_s was 2000, now 5000\)"):
-        claim_run_dir(tmp_path, {**first, "settings": {"w_s": 5000}}, write=True)
+        claim_run_dir(tmp_path, {**first, "settings": {"w_s": 5000}}, main_process=True)
 
 
 def test_resume_without_a_checkpoint_is_refused(tiny, tmp_path):

@@ -98,7 +98,7 @@ def main(argv=None):
                     **training, "seed": args.seed + index,  # independent members, each with its own seed
                 }, member_dir, f"member {index} ({member})", "results.json"))
         claim_run_dir(out, run_config((settings, task, model_settings, tokenizer_settings), args),
-                      write=args.should_save)
+                      main_process=args.should_save)
     except UserError as err:
         sys.exit(f"committee.py: error: {err}")
 

@@ -40,10 +40,10 @@ class CompareSettings:
 
 def load_variants(path) -> dict:
     """The variants file, every key checked (a misspelled one would silently drop a variant's change)."""
-    spec = read_yaml(path)
-    refuse_unknown(spec, VARIANTS_FILE_KEYS, f"{path}: unknown key {{key!r}}; ",
+    variants_file = read_yaml(path)
+    refuse_unknown(variants_file, VARIANTS_FILE_KEYS, f"{path}: unknown key {{key!r}}; ",
                    f"use {', '.join(VARIANTS_FILE_KEYS)}")
-    variants = spec.get("variants") or []
+    variants = variants_file.get("variants") or []
     if not variants:
         raise SettingsError(f"{path} lists no variants; give `variants:` a list of {{name, ...}}")
     for index, variant in enumerate(variants):
@@ -51,7 +51,7 @@ def load_variants(path) -> dict:
             raise SettingsError(f"{path}: variant {index + 1} has no name; give each variant `name: ...`")
         refuse_unknown(variant, VARIANT_KEYS, f"{path}: variant {variant['name']!r}: unknown key {{key!r}}; ",
                        f"use {', '.join(VARIANT_KEYS)}")
-    return spec
+    return variants_file
 
 
 def main(argv=None):
@@ -62,10 +62,10 @@ def main(argv=None):
                                                                       required=("output_dir", "variants"))
         if len(exp.w_s) != 1:
             raise SettingsError(f"variants are compared at one W_s; give one value (--w_s 4000), not {exp.w_s}")
-        spec = load_variants(compare.variants)
+        variants_file = load_variants(compare.variants)
         plans, pretrain_args, overrides = [], {}, []
-        for variant in spec["variants"]:
-            if not spec.get("cumulative"):  # each variant changes the experiment; cumulative: the one before
+        for variant in variants_file["variants"]:
+            if not variants_file.get("cumulative"):  # each variant changes the experiment; cumulative: the one before
                 pretrain_args, overrides = {}, []
             pretrain_args.update(variant.get("pretrain_args") or {})
             overrides += [variant["config_overrides"]] if variant.get("config_overrides") else []
@@ -94,7 +94,7 @@ def main(argv=None):
                      "pretraining_s": stats.get("train_runtime_s"), "timed_steps": stats.get("timed_steps")})
 
     title = (f"{task.task}, W_s = {rows[0]['W_s']:,}, {model.preset} ({model.config_overrides}), recipe {exp.recipe}, "
-             f"{len(exp.seeds)} seed{'s' if len(exp.seeds) > 1 else ''}; {spec.get('title', '')}")
+             f"{len(exp.seeds)} seed{'s' if len(exp.seeds) > 1 else ''}; {variants_file.get('title', '')}")
     markdown = compare_table(rows, title)
     name = Path(compare.variants).stem  # one output folder serves several variants files, sharing their runs
     write_results(exp.output_dir, rows, fields=rows[0].keys(), markdown=markdown, name=name)

@@ -60,7 +60,7 @@ def main(argv=None):
         push_to_hub = take_over_trainer_push(args)  # the run folder is pushed at the end, with its card
         # claimed only now, after everything that can be checked was: a refused run leaves the folder as it was
         claim_run_dir(run_dir, run_config((settings, task, model_settings, tokenizer_settings), args),
-                      write=args.should_save)
+                      main_process=args.should_save)
     except UserError as err:  # anything else is a bug: its traceback stays
         sys.exit(f"finetune.py: error: {err}")
 

@@ -100,7 +100,7 @@ def main(argv=None):
             blimp_pairs = load_blimp(pairs_per_paradigm=settings.blimp_pairs_per_paradigm)
         # claimed only now, after everything that can be checked was: a refused run leaves the folder as it was
         claim_run_dir(run_dir, run_config((settings, subset_settings, corpus, task, model_settings, tokenizer_settings),
-                                          args), write=args.should_save)
+                                          args), main_process=args.should_save)
     except UserError as err:  # anything else is a bug: its traceback stays
         sys.exit(f"pretrain.py: error: {err}")
     print(f"pre-training on W_s = {stats['W_s']:,} paragraphs (T_W = {stats['T_W']:,})")

@@ -82,7 +82,7 @@ def broadcast_rows(exp: ExperimentSettings) -> list[dict]:
             for i in range(n)]
 
 
-def _given(**values) -> dict:
+def _set_only(**values) -> dict:
     """The settings that were set (None means: the recipe's value)."""
     return {key: value for key, value in values.items() if value is not None}
 
@@ -117,8 +117,8 @@ def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer, *,
     pretrain_extra = {**parse_key_values(exp.pretrain_args, setting="pretrain_args", typed=True), **(pretrain_args or {})}
     finetune_extra = parse_key_values(exp.finetune_args, setting="finetune_args", typed=True)
     # later settings win: an experiment's pretrain_args / finetune_args override its own values
-    common = {"recipe": exp.recipe, **asdict(task), **_given(per_device_train_batch_size=exp.batch_size)}
-    finetuning = {**_given(num_train_epochs=exp.finetune_epochs), **finetune_extra}
+    common = {"recipe": exp.recipe, **asdict(task), **_set_only(per_device_train_batch_size=exp.batch_size)}
+    finetuning = {**_set_only(num_train_epochs=exp.finetune_epochs), **finetune_extra}
     if exp.learning_rate_grid:  # both arms choose among the same learning rates on the validation split
         if not task.validation_per_label:
             raise SettingsError("learning_rate_grid needs a validation split; set validation_per_label")
@@ -129,7 +129,12 @@ def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer, *,
     scratch_per_row = (bool({**get_recipe(exp.recipe).pretraining, **pretrain_extra}.get("wordpiece_vocab_size"))
                        or "tokenizer" in pretrain_extra)
 
-    def planned(stage, types, script, settings, folder, label, done_file, key_extra=None):
+    def planned(script, settings, *, folder, label, key_extra=None):
+        """One checked run of `script` (pretrain.py or finetune.py) in OUTPUT/`folder` (its `{key}` filled in)."""
+        stage, types, done_file = {
+            "pretrain.py": ("pretraining", PRETRAIN_SETTINGS, "pretraining_stats.json"),
+            "finetune.py": ("finetuning", FINETUNE_SETTINGS, "results.json"),
+        }[script]
         where = f"{label} (pretrain_args / finetune_args and the experiment's settings)"
         check_settings(types, settings, where)  # names and ranges
         check_together(settings, where)
@@ -137,46 +142,45 @@ def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer, *,
         return PlannedRun(script, settings, out / folder.format(key=key), label, done_file)
 
     def scratch_run(seed, pretraining=None):
-        settings = {"scratch": True, **common, "seed": seed, **_given(
+        settings = {"scratch": True, **common, "seed": seed, **_set_only(
             learning_rate=exp.scratch_learning_rate, weight_decay=exp.scratch_weight_decay), **finetuning}
         if pretraining is None:  # the preset's architecture, with the experiment's tokenizer
             settings = {**asdict(model), **asdict(tokenizer), **settings}
-            return planned("finetuning", FINETUNE_SETTINGS, "finetune.py", settings,
-                           f"finetune/scratch-seed{seed}-{{key}}", f"scratch, seed {seed}", "results.json")
+            return planned("finetune.py", settings, folder=f"finetune/scratch-seed{seed}-{{key}}",
+                           label=f"scratch, seed {seed}")
         # the architecture and tokenizer of the row's pre-trained folder, keyed by its key, not its path
-        return planned("finetuning", FINETUNE_SETTINGS, "finetune.py",
-                       {"pretrained": str(pretraining.run_dir), **settings, "max_length": model.max_length},
-                       f"finetune/scratch-{pretraining.run_dir.name}-seed{seed}-{{key}}",
-                       f"scratch ({pretraining.label}), seed {seed}", "results.json",
+        return planned("finetune.py", {"pretrained": str(pretraining.run_dir), **settings, "max_length": model.max_length},
+                       folder=f"finetune/scratch-{pretraining.run_dir.name}-seed{seed}-{{key}}",
+                       label=f"scratch ({pretraining.label}), seed {seed}",
                        key_extra={"pretrained": pretraining.run_dir.name})
 
     # the scratch arm does not depend on W_s: one run per seed serves every row
     shared_scratch = [] if scratch_per_row else [scratch_run(seed) for seed in exp.seeds]
     rows = []
-    for spec in broadcast_rows(exp):
-        if spec["subset"] not in SUBSET_KINDS:
-            raise SettingsError(f"unknown subset {spec['subset']!r}; use one of {', '.join(SUBSET_KINDS)}")
-        name = f"{spec['subset']}-ws{spec['w_s']}"
+    for row in broadcast_rows(exp):
+        if row["subset"] not in SUBSET_KINDS:
+            raise SettingsError(f"unknown subset {row['subset']!r}; use one of {', '.join(SUBSET_KINDS)}")
+        name = f"{row['subset']}-ws{row['w_s']}"
         pretrain = {
-            "subset": spec["subset"], "w_s": _parse_w_s(spec["w_s"]), "subset_seed": exp.subset_seed,
+            "subset": row["subset"], "w_s": _parse_w_s(row["w_s"]), "subset_seed": exp.subset_seed,
             "avoid_fraction": exp.avoid_fraction, **asdict(corpus), **asdict(model), **asdict(tokenizer), **common,
-            **_given(num_train_epochs=exp.pretrain_epochs, learning_rate=exp.pretrain_learning_rate,
+            **_set_only(num_train_epochs=exp.pretrain_epochs, learning_rate=exp.pretrain_learning_rate,
                      weight_decay=exp.pretrain_weight_decay), **pretrain_extra,
         }
-        pre = planned("pretraining", PRETRAIN_SETTINGS, "pretrain.py", pretrain, f"pretrain/{name}-{{key}}",
-                      f"pre-training {spec['subset']} W_s={spec['w_s']}", "pretraining_stats.json")
+        pre = planned("pretrain.py", pretrain, folder=f"pretrain/{name}-{{key}}",
+                      label=f"pre-training {row['subset']} W_s={row['w_s']}")
         finetunes = []
         for seed in exp.seeds:  # the tokenizer and architecture come from the pre-trained folder
-            settings = {**common, "max_length": model.max_length, "seed": seed, **_given(
-                learning_rate=spec["learning_rate"], weight_decay=spec["weight_decay"]), **finetuning}
+            settings = {**common, "max_length": model.max_length, "seed": seed, **_set_only(
+                learning_rate=row["learning_rate"], weight_decay=row["weight_decay"]), **finetuning}
             finetunes.append(planned(
-                "finetuning", FINETUNE_SETTINGS, "finetune.py", {"pretrained": str(pre.run_dir), **settings},
-                f"finetune/pretrained-{name}-seed{seed}-{{key}}",
-                f"fine-tuning W_s={spec['w_s']} ({spec['subset']}), seed {seed}", "results.json",
+                "finetune.py", {"pretrained": str(pre.run_dir), **settings},
+                folder=f"finetune/pretrained-{name}-seed{seed}-{{key}}",
+                label=f"fine-tuning W_s={row['w_s']} ({row['subset']}), seed {seed}",
                 key_extra={"pretrained": pre.run_dir.name},
             ))
         scratch = [scratch_run(seed, pre) for seed in exp.seeds] if scratch_per_row else shared_scratch
-        rows.append(PlannedRow(spec["subset"], pre, finetunes, scratch))
+        rows.append(PlannedRow(row["subset"], pre, finetunes, scratch))
     return ExperimentPlan(rows)
 
 

@@ -49,13 +49,13 @@ def release_run_dirs() -> None:
         os.close(_CLAIMED.popitem()[1])
 
 
-def claim_run_dir(run_dir, config: dict, *, write: bool) -> None:
+def claim_run_dir(run_dir, config: dict, *, main_process: bool) -> None:
     """Refuse a folder with a run in progress or that holds another run's run_config.json; else (on the main
     process, which locks the folder for its lifetime: see `lock_run_dir`) record ours.
 
     A claim that no run used (run_config.json, but no checkpoint, weights or results: the run was refused or
     stopped before saving anything) is taken over, so the corrected command runs where the refused one did not."""
-    if write:
+    if main_process:
         lock_run_dir(run_dir)
     path = Path(run_dir) / "run_config.json"
     if path.exists() and run_dir_is_used(run_dir):
@@ -66,7 +66,7 @@ def claim_run_dir(run_dir, config: dict, *, write: bool) -> None:
                 f"{run_dir} already holds a different run ({key} was {before!r}, now {now!r}); "
                 "choose another --output_dir or delete that folder"
             )
-    if write:
+    if main_process:
         write_json(path, config)
 
 
