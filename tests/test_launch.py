@@ -43,12 +43,13 @@ def test_jobs_2_writes_the_same_results_as_jobs_1_and_a_killed_run_resumes_to_th
     assert json.loads((tmp_path / "two" / "results.json").read_text()) == expected
     assert "[run] 1/" in two.stdout and "[done]" in two.stdout and "left)" in two.stdout  # progress and estimate
 
-    # killed while runs are in flight (after the first finished), then run again: the same results
+    # the experiment alone killed while runs are in flight (after the first finished): its workers die with it
+    # (else the rerun would find their folders locked), and a rerun finishes with the same results
     killed = experiment(config, tmp_path / "killed", "--jobs", "2", wait=False)
     for line in killed.stdout:
         if line.startswith("[done]"):
             break
-    os.killpg(killed.pid, signal.SIGKILL)
+    os.kill(killed.pid, signal.SIGKILL)
     killed.wait()
     assert not (tmp_path / "killed" / "results.json").exists()
     again = experiment(config, tmp_path / "killed", "--jobs", "2")

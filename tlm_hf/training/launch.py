@@ -43,6 +43,11 @@ def _start_worker(threads: int | None, devices: list[str], counter) -> None:
     # Each run is the main process of its own training (a seeded DataCollatorForLanguageModeling refuses to run in
     # a process that is not called MainProcess unless it is a DataLoader worker)
     multiprocessing.current_process().name = "MainProcess"
+    if sys.platform.startswith("linux"):  # a worker dies with its experiment, however the experiment ends
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if devices:
         os.environ["CUDA_VISIBLE_DEVICES"] = devices[index % len(devices)]
     if threads:
