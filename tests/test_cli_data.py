@@ -62,7 +62,7 @@ def test_subset_writes_the_paragraphs_and_their_stats(files, tmp_path, kind, cap
         (["--label-column", "category"], "no column 'category'"),
         (["--w-s", "999"], "W_s = 999 is larger than the corpus"),
         (["--train-per-label", "7"], "fewer than the 7 asked"),
-        (["--task-data", "train"], "no file matches 'train'"),
+        (["--task-data", "no_such_task_file"], "no file matches 'no_such_task_file'"),
     ],
 )
 def test_bad_input_is_one_line_naming_cause_and_fix(files, capsys, change, message):
