@@ -71,9 +71,10 @@ def measure(path: str, precision: str, compile_model: bool, config, device: str,
     forward = torch.compile(model) if compile_model else model
     data = batches(path, tokenizer, rows, batch_size, warmup + steps)
     tokens = predicted = 0
-    lengths, start = [], None
+    lengths, start, began = [], None, time.perf_counter()
     for step, batch in enumerate(data):
         if step == warmup:
+            warmup_s = time.perf_counter() - began  # with --compile: the compilation
             if cuda:
                 torch.cuda.synchronize()
             start = time.perf_counter()
@@ -96,7 +97,7 @@ def measure(path: str, precision: str, compile_model: bool, config, device: str,
     flops = training_flops(config, real_tokens=tokens, mean_length=mean_length, predicted_tokens=predicted)
     peak = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"tokens_per_s": tokens / seconds, "flops_per_s": flops / seconds, "peak_gib": peak / 2**30,
-            "seconds": seconds}
+            "seconds": seconds, "warmup_s": warmup_s}
 
 
 def main():
@@ -156,7 +157,7 @@ def main():
         mfu = f"{100 * r['flops_per_s'] / peak:5.1f}%" if peak else "    -"
         name = f"{path}{' compiled' if compile_model else ''} ({precision})"
         print(f"{name:>22}: {r['tokens_per_s']:10,.0f} real tokens/s  {r['flops_per_s'] / 1e9:9,.1f} GFLOP/s  "
-              f"MFU {mfu}  peak memory {r['peak_gib']:.2f} GiB  ({r['seconds']:.1f} s)")
+              f"MFU {mfu}  peak memory {r['peak_gib']:.2f} GiB  ({r['seconds']:.1f} s, warm-up {r['warmup_s']:.1f} s)")
         results.append(r)
     for precision, how in peaks.items():
         print(f"peak ({precision}): {how}")
