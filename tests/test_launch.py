@@ -5,16 +5,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
+from pathlib import Path
 
-import pytest
 import yaml
 from training_helpers import REPO, tiny_files
 
 from tlm_hf.training.launch import run_plan
 
 
-def tiny_experiment(tmp_path, **settings) -> "Path":  # noqa: F821
+def tiny_experiment(tmp_path, **settings) -> Path:
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump({
         **tiny_files(tmp_path), "w_s": [24, 32], "seeds": [0, 1], "pretrain_epochs": 1, "finetune_epochs": 2,
@@ -89,3 +88,41 @@ def test_a_dry_run_lists_what_would_run_and_starts_nothing(tmp_path, capsys):
     runs = [PlannedRun("pretrain.py", {}, tmp_path / "pre", "pre", "pretraining_stats.json")]
     assert run_plan(runs, scripts=REPO / "train", jobs=2, dry_run=True) == {tmp_path / "pre": None}
     assert "[would run] 1/1 pre" in capsys.readouterr().out and not (tmp_path / "pre").exists()
+
+
+def test_pre_trainings_start_before_the_fine_tunes_that_are_ready(tmp_path, monkeypatch, capsys):
+    """With one worker, a plan listing a scratch fine-tune before a pre-training starts the pre-training first."""
+    import tlm_hf.training.launch as launch
+    from tlm_hf.training.experiments import PlannedRun
+
+    started = []
+
+    class Immediate:  # runs nothing: records the order and writes the done file
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def submit(self, execute, script, argv, log):
+            import concurrent.futures
+            import json as json_
+
+            run_dir = Path(argv[argv.index("--output_dir") + 1])
+            started.append(run_dir.name)
+            done = "pretraining_stats.json" if script.endswith("pretrain.py") else "results.json"
+            (run_dir / done).write_text(json_.dumps({"name": run_dir.name}))
+            future = concurrent.futures.Future()
+            future.set_result(None)
+            return future
+
+    monkeypatch.setattr(launch.concurrent.futures, "ProcessPoolExecutor", Immediate)
+    runs = [PlannedRun("finetune.py", {"scratch": True}, tmp_path / "scratch", "scratch", "results.json"),
+            PlannedRun("pretrain.py", {}, tmp_path / "pre", "pre", "pretraining_stats.json"),
+            PlannedRun("finetune.py", {"pretrained": str(tmp_path / "pre")}, tmp_path / "ft", "ft", "results.json")]
+    outcomes = run_plan(runs, scripts=REPO / "train", jobs=1)
+    assert started == ["pre", "scratch", "ft"]
+    assert outcomes[tmp_path / "ft"] == {"name": "ft"}

@@ -168,7 +168,9 @@ def run_plan(runs, *, scripts, jobs: int = 1, threads: int | None = None, launch
         while pending or running:
             while failure is None and len(running) < jobs:
                 unfinished = {*pending, *(r.run_dir for r, _ in running.values())}
-                ready = next((r for r in pending.values() if not _waits(r, unfinished)), None)
+                ready = [r for r in pending.values() if not _waits(r, unfinished)]
+                # pre-trainings first: they are the long runs that the others wait for
+                ready = next((r for r in ready if r.script == "pretrain.py"), ready[0] if ready else None)
                 if ready is None:
                     break
                 del pending[ready.run_dir]
