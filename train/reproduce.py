@@ -276,7 +276,7 @@ def main(argv=None):
         "Recipe: `fast` (a 4,096-token WordPiece vocabulary trained on each W_s, lr 2e-3 with warm-up, 30% masking) "
         "and "
         "the same number of pre-training steps for every W_s; the paper's recipe (lr 5.5e-5, 15% masking, 50 epochs) "
-        "leaves a tiny model on the MLM plateau at this budget (the README's recipe study).",
+        "leaves a tiny model on the MLM plateau at this budget (the recipe study in docs/experiments.md).",
         "Fine-tuning: the learning rate is chosen per run on a validation split (not the test split) among the grid, "
         "and the chosen model's test accuracy is reported once; fewer epochs than the paper's 50.",
     ]
@@ -552,7 +552,7 @@ def main(argv=None):
             tables=[table, latency_table, paper_table],
             differs=[*differs_common, "Three members (Table 9's count) instead of Table 8's five, at the tiny width; "
                      "CLs of 8 channels (the paper's 32-64 cost more than a transformer block on a CPU, see the "
-                     "README's latency section); DBpedia-14 instead of FewRel / AG News.",
+                     "latency section of docs/committee.md); DBpedia-14 instead of FewRel / AG News.",
                      "Latency is measured on this CPU in the same run (the paper counts layers), with the same threads "
                      "for both and the members one after another; a shared machine makes the milliseconds noisy, the "
                      "interleaved ratios less so."],

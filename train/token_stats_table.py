@@ -1,4 +1,4 @@
-"""The README's table: T_W and T_M of random W_s subsets against AG News, DBpedia and FewRel.
+"""The token statistics table of docs/data.md: T_W and T_M of random W_s subsets against AG News, DBpedia and FewRel.
 
 Runs on the shared data (../shared/data): WikiText-2 train paragraphs as the corpus, the
 bert-base-uncased tokenizer, and each task at the paper's sizes (AG News 1,000 / 1,000 per

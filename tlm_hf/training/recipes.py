@@ -39,7 +39,7 @@ PAPER = Recipe(
 
 FAST = Recipe(
     name="fast",
-    description="what clears the MLM plateau soonest at small scale (see the README's recipe study): a "
+    description="what clears the MLM plateau soonest at small scale (see the recipe study in docs/experiments.md): a "
     "WordPiece vocabulary of 4,096 trained on W_s, peak lr 2e-3 with 10% warm-up then linear decay to zero, "
     "AdamW beta2 0.98, 30% masking, no dropout while pre-training; fine-tuning lr 1e-3 with 10% warm-up",
     pretraining=dict(
