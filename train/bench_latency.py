@@ -81,16 +81,21 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def latency_parser(description: str, *, warmup: int, repeats: int, committees: list[str]) -> argparse.ArgumentParser:
+    """The options every latency benchmark takes (this script's and latency_graphs.py's), with their defaults."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--committees", nargs="+", choices=list(COMMITTEES), default=list(COMMITTEES))
+    parser.add_argument("--warmup", type=int, default=warmup)
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--committees", nargs="+", choices=list(COMMITTEES), default=committees)
     parser.add_argument("--ratio-committee", choices=list(COMMITTEES), default="table8")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for torch (default: all)")
+    return parser
+
+
+def parse_latency_args(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
+    """Parse, then refuse in one line what no latency benchmark can measure."""
     args = parser.parse_args(argv)
     if args.ratio_committee not in args.committees:
         parser.error(f"--ratio-committee {args.ratio_committee} must be one of --committees")
@@ -98,6 +103,13 @@ def main(argv=None):
         parser.error("--device cuda: no CUDA device is available")
     if 1 not in args.batch_sizes:
         parser.error("--batch-sizes must include 1 (the latency ratio is taken at batch 1)")
+    return args
+
+
+def main(argv=None):
+    parser = latency_parser(__doc__, warmup=3, repeats=20, committees=list(COMMITTEES))
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for torch (default: all)")
+    args = parse_latency_args(parser, argv)
     device = torch.device(args.device)
     if device.type == "cpu":
         torch.set_num_threads(args.threads)

@@ -15,7 +15,6 @@ Repeats are interleaved across variants, as in bench_latency.py. On a CPU there 
 `latency ratio (fastest): X.XX`: the --ratio-committee committee's fastest variant over BERT-6's fastest, batch 1.
 """
 
-import argparse
 import statistics
 import sys
 import time
@@ -24,7 +23,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_latency import COMMITTEES, build_subjects, measure, percentile  # noqa: E402
+from bench_latency import (  # noqa: E402
+    COMMITTEES, build_subjects, latency_parser, measure, parse_latency_args, percentile,
+)
 
 
 class GraphedForward:
@@ -97,24 +98,11 @@ def variants(subject: dict, input_ids, attention_mask, device, backend: str,
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32])
-    parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--committees", nargs="+", choices=list(COMMITTEES), default=["table8", "cheap"])
-    parser.add_argument("--ratio-committee", choices=list(COMMITTEES), default="table8")
+    parser = latency_parser(__doc__, warmup=5, repeats=30, committees=["table8", "cheap"])
     parser.add_argument("--variants", nargs="+", choices=["graph", "compiled"], default=["graph", "compiled"],
                         help="besides eager (graph: CUDA only)")
     parser.add_argument("--compile-backend", default="inductor", help="torch.compile's backend (eager: wiring only)")
-    args = parser.parse_args(argv)
-    if args.ratio_committee not in args.committees:
-        parser.error(f"--ratio-committee {args.ratio_committee} must be one of --committees")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: no CUDA device is available")
-    if 1 not in args.batch_sizes:
-        parser.error("--batch-sizes must include 1 (the latency ratio is taken at batch 1)")
+    args = parse_latency_args(parser, argv)
     device = torch.device(args.device)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {where}; sequence {args.seq_len}; warm-up {args.warmup}, repeats {args.repeats}; "
