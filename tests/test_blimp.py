@@ -281,3 +281,47 @@ def test_pretraining_reports_blimp_at_every_heldout_evaluation_and_in_its_stats(
     assert stats["blimp_pairs"] == 67 and stats["blimp_variant"] == "word-l2r" and 0 <= stats["blimp_overall"] <= 1
     per_epoch = [entry["blimp_overall"] for entry in stats["heldout_per_epoch"]]
     assert len(per_epoch) == 2 and per_epoch[-1] == stats["blimp_overall"]
+
+
+def test_the_study_scores_runs_and_rows_summarises_seeds_and_correlates_blimp_with_the_gap(tmp_path):
+    """train/blimp_study.py: two seeds of one pre-training form a series (final score and the curve logged while
+    pre-training), the floors come once per series, and a report's rows are scored beside their gap."""
+    import subprocess
+    import sys
+
+    from training_helpers import REPO, run_script, tiny_files
+
+    files = tiny_files(tmp_path)
+    runs = [tmp_path / "exp" / "pretrain" / f"random-ws40-s{seed}" for seed in (0, 1)]  # an experiment's layout
+    for seed, out in enumerate(runs):
+        run_script("pretrain.py", {**files, "w_s": 40, "per_device_train_batch_size": 8, "num_train_epochs": 2,
+                                   "blimp_pairs_per_paradigm": 1, "seed": seed, "output_dir": str(out),
+                                   "disable_tqdm": True})
+    rows = [{"subset": "random", "W_s": 40, "pretraining_dir": str(run), "context_gain": 0.1 * seed,
+             "gap": {"value": [0.05, 0.03][seed]}} for seed, run in enumerate(runs)]
+    (tmp_path / "report.json").write_text(json.dumps({"claims": [{"rows": rows}, {"rows": rows[:1]}]}))
+
+    def study(*flags):
+        return subprocess.run([sys.executable, str(REPO / "train" / "blimp_study.py"), *flags, "--pairs_per_paradigm",
+                               "1", "--random_seeds", "0", "--output_dir", str(tmp_path / "study")],
+                              capture_output=True, text=True)
+
+    done = study(*map(str, runs), "--rows", str(tmp_path / "report.json"))
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "study" / "study.json").read_text())
+    assert [s["seed"] for s in result["scores"]] == [0, 1] and len(result["series"]) == 1
+    series = result["series"][0]
+    assert series["runs"] == ["random-ws40-s0", "random-ws40-s1"]
+    assert [c["n"] for c in series["curve"]] == [2, 2]  # two evaluations logged by each seed
+    assert series["final_mean"] == pytest.approx(sum(s["overall"] for s in result["scores"]) / 2)
+    assert [f["model"] for f in result["floors"]] == ["random weights (seed 0)", "unigram (WikiText-2 train frequencies)"]
+    assert [r["gap"] for r in result["rows"]] == [0.05, 0.03]  # each pre-training once, though two claims share one
+    assert [r["overall"] for r in result["rows"]] == [s["overall"] for s in result["scores"]]
+    assert result["correlations"]["rows"] == 2 and result["correlations"]["blimp_vs_gap"] is None  # r needs 3 rows
+    text = (tmp_path / "study" / "study.md").read_text()
+    assert "Series random-ws40-s0, random-ws40-s1: final BLiMP" in text and "| random (random-ws40-s1) | 40 |" in text
+
+    # an experiment's results.json names no folder: a row must match exactly one under OUTPUT/pretrain
+    (tmp_path / "exp" / "results.json").write_text(json.dumps({"rows": [{**rows[0], "gap": 0.05}]}))
+    refused = study("--rows", str(tmp_path / "exp" / "results.json"))
+    assert refused.returncode != 0 and "2 pre-training folders for row random W_s=40" in refused.stderr

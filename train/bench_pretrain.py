@@ -12,7 +12,9 @@ tlm_hf/training/flops.py for the FLOP count and the peak) and peak memory:
 - ours: ConvBertForMaskedLM with SDPA and sparse prediction (vocabulary logits for masked positions only),
   batches padded to their longest row after grouping by length, fused AdamW, in the precision the training
   scripts choose on this hardware (bf16 where it is native);
-- with --precisions: ours in each other precision too; with --compile: ours under torch.compile as well.
+- with --precisions: ours in each other precision too; with --compile: ours under torch.compile as well; with
+  --eager-attention: ours with transformers' eager attention instead of SDPA (on a CPU without AMX, SDPA's bf16
+  backward is the slower one).
 Each path runs in a process of its own (its peak memory is its own), one after another, with --threads threads.
 Ends with one line `speedup: X.XX` (ours over the baseline, tokens/s).
 """
@@ -47,8 +49,9 @@ def batches(path: str, tokenizer, rows, batch_size: int, steps: int):
     return [collate([rows[i] for i in order[start : start + batch_size]]) for start in range(0, len(order), batch_size)]
 
 
-def build(path: str, config):
+def build(path: str, config, attention: str = "sdpa"):
     if path != "baseline":
+        config._attn_implementation = attention
         return ConvBertForMaskedLM(config)
     # the paper's BERT: same sizes, no convolutional front end (a CL block has no BertConfig equivalent)
     return BertForMaskedLM(BertConfig(
@@ -58,12 +61,12 @@ def build(path: str, config):
     ))
 
 
-def measure(path: str, precision: str, compile_model: bool, config, device: str, threads: int, steps: int,
+def measure(path: str, precision: str, compile_model: bool, attention: str, config, device: str, threads: int, steps: int,
             warmup: int, batch_size: int, rows, tokenizer) -> dict:
     """Train `warmup + steps` steps, time the last `steps`; real tokens/s, model FLOP/s and peak memory."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = build(path, config).to(device).train()
+    model = build(path, config, attention).to(device).train()
     cuda = device == "cuda"
     optimizer = torch.optim.AdamW(model.parameters(), lr=5.5e-5, weight_decay=1e-2, fused=(path != "baseline") or None)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[precision]
@@ -115,6 +118,7 @@ def main():
                         help="train a WordPiece vocabulary of this size on the paragraphs, as the fast recipe does")
     parser.add_argument("--precisions", action="store_true", help="also measure ours in every other precision")
     parser.add_argument("--compile", action="store_true", help="also measure ours under torch.compile")
+    parser.add_argument("--eager-attention", action="store_true", help="also measure ours with eager attention")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the hardware's peak, if not known here")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -131,21 +135,23 @@ def main():
 
     native = ("bf16" if bf16_available() else "fp32") if args.device == "cpu" else \
         ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
-    paths = [("baseline", "fp16" if args.device == "cuda" else "fp32", False), ("ours", native, False)]
+    paths = [("baseline", "fp16" if args.device == "cuda" else "fp32", False, "sdpa"), ("ours", native, False, "sdpa")]
     if args.precisions:
-        paths += [("ours", p, False) for p in (("fp32", "bf16") if args.device == "cpu" else ("fp32", "bf16", "fp16"))
+        paths += [("ours", p, False, "sdpa") for p in (("fp32", "bf16") if args.device == "cpu" else ("fp32", "bf16", "fp16"))
                   if p != native]
     if args.compile:
-        paths.append(("ours", native, True))
+        paths.append(("ours", native, True, "sdpa"))
+    if args.eager_attention:
+        paths.append(("ours", native, False, "eager"))
     print(f"{args.preset}{' (' + args.config_overrides + ')' if args.config_overrides else ''}: "
           f"{config.num_hidden_layers} blocks, hidden {config.hidden_size}, vocabulary {config.vocab_size:,}; "
           f"{args.device}, {args.threads} threads, batch {args.batch_size}, {args.steps} timed steps "
           f"(+{args.warmup} warm-up), mean length {sum(len(r['input_ids']) for r in rows) / len(rows):.1f} tokens")
     context = multiprocessing.get_context("spawn")  # a fresh process per path: its own peak memory
     results, peaks = [], {}
-    for path, precision, compile_model in paths:
+    for path, precision, compile_model, attention in paths:
         with context.Pool(1) as pool:
-            r = pool.apply(measure, (path, precision, compile_model, config, args.device, args.threads, args.steps,
+            r = pool.apply(measure, (path, precision, compile_model, attention, config, args.device, args.threads, args.steps,
                                      args.warmup, args.batch_size, rows, tokenizer))
         if args.peak_tflops:
             peak, how = args.peak_tflops * 1e12, f"{args.peak_tflops} TFLOP/s (given)"
@@ -155,14 +161,14 @@ def main():
             peak, how = cpu_peak_flops(precision == "bf16", args.threads)
         peaks[precision] = how
         mfu = f"{100 * r['flops_per_s'] / peak:5.1f}%" if peak else "    -"
-        name = f"{path}{' compiled' if compile_model else ''} ({precision})"
+        name = f"{path}{' compiled' if compile_model else ''}{' eager' if attention == 'eager' else ''} ({precision})"
         print(f"{name:>22}: {r['tokens_per_s']:10,.0f} real tokens/s  {r['flops_per_s'] / 1e9:9,.1f} GFLOP/s  "
               f"MFU {mfu}  peak memory {r['peak_gib']:.2f} GiB  ({r['seconds']:.1f} s, warm-up {r['warmup_s']:.1f} s)")
         results.append(r)
     for precision, how in peaks.items():
         print(f"peak ({precision}): {how}")
-    for (path, precision, compile_model), r in list(zip(paths, results))[2:]:
-        print(f"ours{' compiled' if compile_model else ''} ({precision}) / ours ({native}): "
+    for (path, precision, compile_model, attention), r in list(zip(paths, results))[2:]:
+        print(f"ours{' compiled' if compile_model else ''}{' eager' if attention == 'eager' else ''} ({precision}) / ours ({native}): "
               f"{r['tokens_per_s'] / results[1]['tokens_per_s']:.2f}")
     print(f"speedup: {results[1]['tokens_per_s'] / results[0]['tokens_per_s']:.2f}")
 

@@ -1,91 +1,208 @@
-"""BLiMP of pre-trained runs along their steps, beside random twins and a unigram floor (the table of docs/blimp.md).
+"""BLiMP of pre-trained models: along their steps, over seeds and rows, beside floors and the fine-tuning gap.
 
-    python train/blimp_study.py runs/ws5000 runs/ws10000 --pairs_per_paradigm 100 --curve_pairs_per_paradigm 20 \
-        --output_dir runs/blimp-study
+    python train/blimp_study.py runs/blimp/fast-ws10000-s0 runs/blimp/fast-ws10000-s1 runs/blimp/fast-ws10000-s2 \\
+        --rows runs/quick/results.json --pairs_per_paradigm 100 --output_dir runs/blimp-study
 
-For each pre-training run folder: the final model on `--pairs_per_paradigm` pairs of every paradigm; each checkpoint
-under RUN/checkpoints on `--curve_pairs_per_paradigm` pairs, next to the held-out context gain logged at that step;
-the same architecture with random weights (`--random_seeds`); and the unigram floor, which scores a sentence by its
-tokens' frequencies in the bundled WikiText-2 train paragraphs (in the run's vocabulary). Writes study.json
-(every score, per field and phenomenon too) and study.md.
+RUNS are pre-training folders. Each is scored at its end on `--pairs_per_paradigm` pairs of every paradigm; its
+curve is read from its own log when it was pre-trained with `--blimp_pairs_per_paradigm` (a score at every held-out
+evaluation), or scored on its kept checkpoints with `--curve_pairs_per_paradigm`. Runs whose settings differ only in
+their seed form a series, summarised by mean and standard deviation over seeds. Floors: the same architecture with
+random weights (`--random_seeds`) and a unigram model (each sentence scored by its tokens' frequencies in the
+bundled WikiText-2 train paragraphs, in the run's vocabulary), both for the first run of each series.
+
+`--rows` takes an experiment's results.json (train/experiment.py) or a report.json (train/reproduce.py): the
+pre-trained model of each row is scored too, next to the row's held-out context gain and fine-tuning gap, and the
+study gives the correlation (Pearson r) of BLiMP with each across those rows. Writes study.json and study.md.
 """
 
 import argparse
 import json
+import statistics
 import time
 from pathlib import Path
 
 from tlm_hf.data.corpus import load_paragraphs
-from tlm_hf.evaluation.blimp import (
-    evaluate_blimp,
-    load_blimp,
-    load_masked_lm,
-    published_scores,
-    summarise,
-    unigram_pairs,
-)
+from tlm_hf.evaluation.blimp import evaluate_blimp, load_blimp, load_masked_lm, published_scores, summarise, unigram_pairs
 from tlm_hf.training.mlm import pretraining_stats
 from tlm_hf.training.runs import atomic_write, read_json, write_json
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("runs", nargs="+", help="pre-training run folders (train/pretrain.py --output_dir)")
+parser.add_argument("runs", nargs="*", type=Path, help="pre-training run folders (train/pretrain.py --output_dir)")
+parser.add_argument("--rows", nargs="*", type=Path, default=[],
+                    help="results.json of train/experiment.py or report.json of train/reproduce.py")
 parser.add_argument("--data", default="sample:blimp")
 parser.add_argument("--pairs_per_paradigm", type=int, default=100)
-parser.add_argument("--curve_pairs_per_paradigm", type=int, default=20, help="for the checkpoints; 0: none")
+parser.add_argument("--curve_pairs_per_paradigm", type=int, default=0,
+                    help="score the kept checkpoints on this many pairs per paradigm (0: only the curve the log holds)")
 parser.add_argument("--random_seeds", type=int, nargs="*", default=[0, 1, 2])
 parser.add_argument("--pll", default="word-l2r")
 parser.add_argument("--output_dir", type=Path, required=True)
 args = parser.parse_args()
+if not args.runs and not args.rows:
+    parser.error("give pre-training run folders, --rows, or both")
 
 pairs = load_blimp(args.data, pairs_per_paradigm=args.pairs_per_paradigm)
 curve_pairs = load_blimp(args.data, pairs_per_paradigm=args.curve_pairs_per_paradigm) if args.curve_pairs_per_paradigm else []
-wikitext = load_paragraphs("sample:wikitext2", where={"split": "train"}, normalize_wikitext=True)
-rows = []
+start_all = time.perf_counter()
+scores, curves, floors, row_scores = [], [], [], []  # study.json's four tables
 
 
-def record(run, model_name, result, **extra):
-    row = {"run": run, "model": model_name, **extra, "overall": result["overall"], "pairs": result["pairs"],
-           "fields": result["fields"], "phenomena": result["phenomena"], "seconds": result.get("seconds")}
-    rows.append(row)
-    print(f"{run} {model_name}: BLiMP {100 * result['overall']:.1f} on {result['pairs']:,} pairs "
-          f"({result.get('seconds', 0):.0f} s)", flush=True)
-
-
-for run in map(Path, args.runs):
-    stats = read_json(run / "pretraining_stats.json")
-    checkpoints = sorted((run / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    # the held-out context gain at each evaluation step, from the newest checkpoint's log
-    log = read_json(checkpoints[-1] / "trainer_state.json")["log_history"] if checkpoints else []
-    gain_at = {entry["step"]: entry["eval_context_gain"] for entry in log if "eval_context_gain" in entry}
-
-    model, tokenizer = load_masked_lm(str(run))
-    record(run.name, "final", evaluate_blimp(model, tokenizer, pairs, variant=args.pll),
-           step=stats["global_step"], context_gain=stats.get("context_gain"), W_s=stats["W_s"])
-    for checkpoint in checkpoints if curve_pairs else []:
-        step = int(checkpoint.name.split("-")[1])
-        model, _ = load_masked_lm(str(checkpoint))
-        record(run.name, f"step {step}", evaluate_blimp(model, tokenizer, curve_pairs, variant=args.pll), step=step,
-               context_gain=gain_at.get(step), W_s=stats["W_s"])
-    for seed in args.random_seeds:
-        model, _ = load_masked_lm(str(run), random_init=True, seed=seed)
-        record(run.name, f"random init (seed {seed})", evaluate_blimp(model, tokenizer, pairs, variant=args.pll),
-               step=0, W_s=stats["W_s"])
+def score(model, tokenizer, which) -> dict:
     start = time.perf_counter()
-    _, counts = pretraining_stats(wikitext, None, tokenizer)
-    floor = summarise(pairs, unigram_pairs(tokenizer, counts, pairs))
-    record(run.name, "unigram", {**floor, "seconds": time.perf_counter() - start}, W_s=stats["W_s"])
+    result = evaluate_blimp(model, tokenizer, which, variant=args.pll)
+    return {**result, "seconds": time.perf_counter() - start}
 
-args.output_dir.mkdir(parents=True, exist_ok=True)
-write_json(args.output_dir / "study.json", {"pll": args.pll, "data": args.data, "rows": rows,
-                                             "published": published_scores(pairs)})
-lines = ["| run | model | step | context gain | BLiMP (%) | pairs | morphology | syntax | syntax_semantics | semantics |",
-         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-for row in rows:
-    gain = "" if row.get("context_gain") is None else f"{row['context_gain']:+.2f}"
-    fields = " | ".join(f"{100 * row['fields'].get(name, float('nan')):.1f}"
-                        for name in ("morphology", "syntax", "syntax_semantics", "semantics"))
-    lines.append(f"| {row['run']} | {row['model']} | {row.get('step', '')} | {gain} | {100 * row['overall']:.1f} | "
-                 f"{row['pairs']:,} | {fields} |")
+
+def log_of(run: Path) -> list[dict]:
+    """Trainer's log history of a pre-training run (its newest checkpoint holds all of it)."""
+    checkpoints = sorted((run / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    return read_json(checkpoints[-1] / "trainer_state.json")["log_history"] if checkpoints else []
+
+
+def series_of(run: Path) -> str:
+    """The run's settings without its seed and folder: runs that differ only in their seed share it."""
+    config = read_json(run / "run_config.json")
+    training = {k: v for k, v in config["training"].items() if k != "seed"}
+    return json.dumps({**config["settings"], **training}, sort_keys=True)
+
+
+def short(result: dict) -> dict:
+    return {"overall": result["overall"], "pairs": result["pairs"], "fields": result["fields"],
+            "phenomena": result["phenomena"], "seconds": result.get("seconds")}
+
+
+# -- the runs: final score, curve over steps, floors once per series ---------------------------------------------
+series = {}  # series key -> [run names]
+for run in args.runs:
+    stats = read_json(run / "pretraining_stats.json")
+    config = read_json(run / "run_config.json")
+    config = {**config["settings"], **config["training"]}
+    key = series_of(run)
+    first_of_series = key not in series
+    series.setdefault(key, []).append(run.name)
+    model, tokenizer = load_masked_lm(str(run))
+    result = score(model, tokenizer, pairs)
+    scores.append({"run": run.name, "series": key, "recipe": config.get("recipe"), "seed": config.get("seed"),
+                   "W_s": stats["W_s"], "step": stats["global_step"], "context_gain": stats.get("context_gain"),
+                   **short(result)})
+    print(f"{run.name}: BLiMP {100 * result['overall']:.1f} on {result['pairs']:,} pairs at step "
+          f"{stats['global_step']} ({result['seconds']:.0f} s)", flush=True)
+    log = log_of(run)
+    gain_at = {e["step"]: e["eval_context_gain"] for e in log if "eval_context_gain" in e}
+    for entry in log:  # scored while pre-training (--blimp_pairs_per_paradigm)
+        if entry.get("eval_blimp_overall") is not None:
+            curves.append({"run": run.name, "series": key, "step": entry["step"], "source": "log",
+                           "pairs": stats.get("blimp_pairs"), "context_gain": gain_at.get(entry["step"]),
+                           "overall": entry["eval_blimp_overall"]})
+    for checkpoint in sorted((run / "checkpoints").glob("checkpoint-*")) if curve_pairs else []:
+        step = int(checkpoint.name.split("-")[1])
+        result = score(load_masked_lm(str(checkpoint))[0], tokenizer, curve_pairs)
+        curves.append({"run": run.name, "series": key, "step": step, "source": "checkpoint", "pairs": result["pairs"],
+                       "context_gain": gain_at.get(step), "overall": result["overall"]})
+    if first_of_series:
+        for seed in args.random_seeds:
+            result = score(load_masked_lm(str(run), random_init=True, seed=seed)[0], tokenizer, pairs)
+            floors.append({"run": run.name, "model": f"random weights (seed {seed})", **short(result)})
+            print(f"{run.name} random weights (seed {seed}): BLiMP {100 * result['overall']:.1f}", flush=True)
+        wikitext = load_paragraphs("sample:wikitext2", where={"split": "train"}, normalize_wikitext=True)
+        _, counts = pretraining_stats(wikitext, None, tokenizer)
+        floors.append({"run": run.name, "model": "unigram (WikiText-2 train frequencies)",
+                       **short(summarise(pairs, unigram_pairs(tokenizer, counts, pairs)))})
+
+# -- the rows of experiments: BLiMP next to context gain and gap -------------------------------------------------
+for source in args.rows:
+    report = read_json(source)
+    if "claims" in report:  # train/reproduce.py: the rows of every claim, each pre-training once
+        rows = [row for claim in report["claims"] for row in claim.get("rows", [])
+                if row.get("pretraining_dir") and row.get("gap")]
+        rows = list({row["pretraining_dir"]: row for row in rows}.values())
+        rows = [{"run": Path(r["pretraining_dir"]), "subset": r["subset"], "W_s": r["W_s"],
+                 "context_gain": r["context_gain"], "gap": r["gap"]["value"]} for r in rows]
+    else:  # train/experiment.py: the row's pre-training folder is OUTPUT/pretrain/{subset}-ws{W_s}-{key}
+        rows = []
+        for r in report["rows"]:
+            found = sorted((source.parent / "pretrain").glob(f"{r['subset']}-ws{r['W_s']}-*"))
+            if len(found) != 1:
+                raise SystemExit(f"blimp_study.py: error: {source}: {len(found)} pre-training folders for row "
+                                 f"{r['subset']} W_s={r['W_s']} under {source.parent / 'pretrain'}; expected one")
+            rows.append({"run": found[0], "subset": r["subset"], "W_s": r["W_s"], "context_gain": r["context_gain"],
+                         "gap": r["gap"]})
+    for row in rows:
+        model, tokenizer = load_masked_lm(str(row["run"]))
+        result = score(model, tokenizer, pairs)
+        row_scores.append({**row, "run": row["run"].name, "source": str(source), **short(result)})
+        print(f"{source} {row['subset']} W_s={row['W_s']:,}: BLiMP {100 * result['overall']:.1f}, context gain "
+              f"{row['context_gain']:+.2f}, gap {row['gap']:+.3f}", flush=True)
+
+
+def pearson(xs, ys):
+    return statistics.correlation(xs, ys) if len(xs) > 2 and len(set(xs)) > 1 and len(set(ys)) > 1 else None
+
+
+correlations = {}
+if row_scores:
+    blimp = [r["overall"] for r in row_scores]
+    correlations = {"rows": len(row_scores),
+                    "blimp_vs_context_gain": pearson(blimp, [r["context_gain"] for r in row_scores]),
+                    "blimp_vs_gap": pearson(blimp, [r["gap"] for r in row_scores]),
+                    "context_gain_vs_gap": pearson([r["context_gain"] for r in row_scores],
+                                                   [r["gap"] for r in row_scores])}
+
+# -- study.json and study.md -------------------------------------------------------------------------------------
+summary = []
+for key, names in series.items():
+    finals = [s["overall"] for s in scores if s["series"] == key]
+    steps = sorted({c["step"] for c in curves if c["series"] == key})
+    curve = [(step, [c["overall"] for c in curves if c["series"] == key and c["step"] == step]) for step in steps]
+    summary.append({"runs": names, "final_mean": statistics.fmean(finals),
+                    "final_std": statistics.stdev(finals) if len(finals) > 1 else 0.0,
+                    "curve": [{"step": s, "mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0,
+                               "n": len(v)} for s, v in curve]})
+write_json(args.output_dir / "study.json", {
+    "pll": args.pll, "data": args.data, "pairs_per_paradigm": args.pairs_per_paradigm, "scores": scores,
+    "curves": curves, "floors": floors, "series": summary, "rows": row_scores, "correlations": correlations,
+    "published": published_scores(pairs), "seconds": time.perf_counter() - start_all})
+
+
+def pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def fields(result) -> str:
+    return " | ".join(pct(result["fields"].get(name)) for name in ("morphology", "syntax", "syntax_semantics", "semantics"))
+
+
+lines = [f"BLiMP ({args.pll} PLL, {len(pairs):,} pairs: {args.pairs_per_paradigm} per paradigm of {args.data}), "
+         "mean over paradigms, in %.", ""]
+if scores or floors:
+    lines += ["| model | step | context gain | BLiMP | morphology | syntax | syntax-semantics | semantics |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines += [f"| {s['run']} | {s['step']:,} | {s['context_gain']:+.2f} | {pct(s['overall'])} | {fields(s)} |" for s in scores]
+    lines += [f"| {f['model']} ({f['run']}) | | | {pct(f['overall'])} | {fields(f)} |" for f in floors]
+    lines.append("")
+for s in summary:
+    if len(s["runs"]) > 1 or s["curve"]:
+        lines.append(f"Series {', '.join(s['runs'])}: final BLiMP {pct(s['final_mean'])} ± {pct(s['final_std'])} "
+                     f"(n = {len(s['runs'])}); along the steps: " + ", ".join(
+                         f"{c['step']:,}: {pct(c['mean'])} ± {pct(c['std'])}" for c in s["curve"]) + ".")
+if row_scores:
+    lines += ["", "| row | W_s | context gain | gap | BLiMP |", "| --- | ---: | ---: | ---: | ---: |"]
+    lines += [f"| {r['subset']} ({r['run']}) | {r['W_s']:,} | {r['context_gain']:+.2f} | "
+              f"{r['gap']:+.3f} | {pct(r['overall'])} |" for r in row_scores]
+    lines.append("")
+    r = {name: "-" if value is None else f"{value:+.2f}" for name, value in correlations.items() if name != "rows"}
+    lines.append(f"Across {correlations['rows']} rows, Pearson r: BLiMP vs context gain {r['blimp_vs_context_gain']}, "
+                 f"BLiMP vs gap {r['blimp_vs_gap']}, context gain vs gap {r['context_gain_vs_gap']}.")
+if scores and floors:  # which phenomena the runs learnt: their mean against the floors and the published 5-gram
+    ngram = published_scores(pairs)["ngram"]["phenomena"]
+    random_floor = [f for f in floors if f["model"].startswith("random")]
+    unigram = next((f for f in floors if f["model"].startswith("unigram")), None)
+    lines += ["", "| phenomenon | the runs (mean) | random weights (mean) | unigram | 5-gram (published) |",
+              "| --- | ---: | ---: | ---: | ---: |"]
+    for name in scores[0]["phenomena"]:
+        mean_of = (lambda results: statistics.fmean(x["phenomena"][name] for x in results) if results else None)
+        lines.append(f"| {name} | {pct(mean_of(scores))} | {pct(mean_of(random_floor))} | "
+                     f"{pct(unigram['phenomena'][name] if unigram else None)} | {pct(ngram.get(name))} |")
 atomic_write(args.output_dir / "study.md", "\n".join(lines) + "\n")
 print("\n".join(lines))
 print(json.dumps({"wrote": str(args.output_dir / "study.json")}))

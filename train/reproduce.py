@@ -21,6 +21,7 @@ a time on 2 cores, --dry_run, --seeds, --pretrain_args, --config_overrides, --w_
 """
 
 import argparse
+import dataclasses
 import math
 import os
 import platform
@@ -193,6 +194,8 @@ def main(argv=None):
             for row in plan.rows:
                 scratch = [] if name == DEEP[0] else row.scratch
                 for run in (row.pretraining, *scratch, *row.finetunes):
+                    if group == "4":  # the rows differ by model shape alone: say which one
+                        run = dataclasses.replace(run, label=f"{name.split(': ')[1]}, {run.label}")
                     unique.setdefault(run.run_dir, run)
         return list(unique.values())
 
