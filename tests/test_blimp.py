@@ -317,7 +317,8 @@ def test_the_study_scores_runs_and_rows_summarises_seeds_and_correlates_blimp_wi
     assert [f["model"] for f in result["floors"]] == ["random weights (seed 0)", "unigram (WikiText-2 train frequencies)"]
     assert [r["gap"] for r in result["rows"]] == [0.05, 0.03]  # each pre-training once, though two claims share one
     assert [r["overall"] for r in result["rows"]] == [s["overall"] for s in result["scores"]]
-    assert result["correlations"]["rows"] == 2 and result["correlations"]["blimp_vs_gap"] is None  # r needs 3 rows
+    correlation = result["correlations"][str(tmp_path / "report.json")]
+    assert correlation["rows"] == 2 and correlation["blimp_vs_gap"] is None  # r needs 3 rows
     text = (tmp_path / "study" / "study.md").read_text()
     assert "Series random-ws40-s0, random-ws40-s1: final BLiMP" in text and "| random (random-ws40-s1) | 40 |" in text
 

@@ -12,7 +12,7 @@ bundled WikiText-2 train paragraphs, in the run's vocabulary), both for the firs
 
 `--rows` takes an experiment's results.json (train/experiment.py) or a report.json (train/reproduce.py): the
 pre-trained model of each row is scored too, next to the row's held-out context gain and fine-tuning gap, and the
-study gives the correlation (Pearson r) of BLiMP with each across those rows. Writes study.json and study.md.
+study gives the correlation (Pearson r) of BLiMP with each across the rows of each file (and of all files together).
 """
 
 import argparse
@@ -139,14 +139,17 @@ def pearson(xs, ys):
     return statistics.correlation(xs, ys) if len(xs) > 2 and len(set(xs)) > 1 and len(set(ys)) > 1 else None
 
 
-correlations = {}
-if row_scores:
-    blimp = [r["overall"] for r in row_scores]
-    correlations = {"rows": len(row_scores),
-                    "blimp_vs_context_gain": pearson(blimp, [r["context_gain"] for r in row_scores]),
-                    "blimp_vs_gap": pearson(blimp, [r["gap"] for r in row_scores]),
-                    "context_gain_vs_gap": pearson([r["context_gain"] for r in row_scores],
-                                                   [r["gap"] for r in row_scores])}
+def correlate(rows: list[dict]) -> dict:
+    blimp, gain, gap = ([r[k] for r in rows] for k in ("overall", "context_gain", "gap"))
+    return {"rows": len(rows), "blimp_vs_context_gain": pearson(blimp, gain), "blimp_vs_gap": pearson(blimp, gap),
+            "context_gain_vs_gap": pearson(gain, gap)}
+
+
+# per file (rows of one experiment share their fine-tuning sizes and steps), and over all rows together
+correlations = {source: correlate([r for r in row_scores if r["source"] == source])
+                for source in dict.fromkeys(r["source"] for r in row_scores)}
+if len(correlations) > 1:
+    correlations["all rows"] = correlate(row_scores)
 
 # -- study.json and study.md -------------------------------------------------------------------------------------
 summary = []
@@ -190,9 +193,10 @@ if row_scores:
     lines += [f"| {r['subset']} ({r['run']}) | {r['W_s']:,} | {r['context_gain']:+.2f} | "
               f"{r['gap']:+.3f} | {pct(r['overall'])} |" for r in row_scores]
     lines.append("")
-    r = {name: "-" if value is None else f"{value:+.2f}" for name, value in correlations.items() if name != "rows"}
-    lines.append(f"Across {correlations['rows']} rows, Pearson r: BLiMP vs context gain {r['blimp_vs_context_gain']}, "
-                 f"BLiMP vs gap {r['blimp_vs_gap']}, context gain vs gap {r['context_gain_vs_gap']}.")
+    for source, c in correlations.items():
+        r = {name: "-" if value is None else f"{value:+.2f}" for name, value in c.items() if name != "rows"}
+        lines.append(f"{source}, {c['rows']} rows, Pearson r: BLiMP vs context gain {r['blimp_vs_context_gain']}, "
+                     f"BLiMP vs gap {r['blimp_vs_gap']}, context gain vs gap {r['context_gain_vs_gap']}.")
 if scores and floors:  # which phenomena the runs learnt: their mean against the floors and the published 5-gram
     ngram = published_scores(pairs)["ngram"]["phenomena"]
     random_floor = [f for f in floors if f["model"].startswith("random")]
