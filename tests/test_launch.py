@@ -126,3 +126,23 @@ def test_pre_trainings_start_before_the_fine_tunes_that_are_ready(tmp_path, monk
     outcomes = run_plan(runs, scripts=REPO / "train", jobs=1)
     assert started == ["pre", "scratch", "ft"]
     assert outcomes[tmp_path / "ft"] == {"name": "ft"}
+
+
+def test_workers_keep_freed_memory_unless_the_user_set_the_allocator(tmp_path, monkeypatch):
+    """glibc's thresholds go to every worker (fewer page faults, same numbers); a value the user exported wins."""
+    from tlm_hf.training.experiments import PlannedRun
+    from tlm_hf.training.launch import ALLOCATOR_ENV
+
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "pretrain.py").write_text(
+        "import json, os, sys\n"
+        "def main(argv):\n"
+        "    out = argv[argv.index('--output_dir') + 1]\n"
+        "    env = {k: os.environ.get(k) for k in ('MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_')}\n"
+        "    open(os.path.join(out, 'pretraining_stats.json'), 'w').write(json.dumps(env))\n")
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "12345")
+    run = PlannedRun("pretrain.py", {}, tmp_path / "pre", "pre", "pretraining_stats.json")
+    seen = run_plan([run], scripts=scripts, jobs=1)[tmp_path / "pre"]
+    assert seen == {"MALLOC_MMAP_THRESHOLD_": ALLOCATOR_ENV["MALLOC_MMAP_THRESHOLD_"], "MALLOC_TRIM_THRESHOLD_": "12345"}
