@@ -323,6 +323,6 @@ def test_the_study_scores_runs_and_rows_summarises_seeds_and_correlates_blimp_wi
     assert "Series random-ws40-s0, random-ws40-s1: final BLiMP" in text and "| random (random-ws40-s1) | 40 |" in text
 
     # an experiment's results.json names no folder: a row must match exactly one under OUTPUT/pretrain
-    (tmp_path / "exp" / "results.json").write_text(json.dumps({"rows": [{**rows[0], "gap": 0.05}]}))
+    (tmp_path / "exp" / "results.json").write_text(json.dumps([{**rows[0], "gap": 0.05}]))
     refused = study("--rows", str(tmp_path / "exp" / "results.json"))
     assert refused.returncode != 0 and "2 pre-training folders for row random W_s=40" in refused.stderr

@@ -120,7 +120,7 @@ for source in args.rows:
                  "context_gain": r["context_gain"], "gap": r["gap"]["value"]} for r in rows]
     else:  # train/experiment.py: the row's pre-training folder is OUTPUT/pretrain/{subset}-ws{W_s}-{key}
         rows = []
-        for r in report["rows"]:
+        for r in report:  # its rows
             found = sorted((source.parent / "pretrain").glob(f"{r['subset']}-ws{r['W_s']}-*"))
             if len(found) != 1:
                 raise SystemExit(f"blimp_study.py: error: {source}: {len(found)} pre-training folders for row "
