@@ -31,9 +31,9 @@ def _format_seconds(seconds: float) -> str:
 
 
 # glibc hands large freed blocks back to the system at once (mmap threshold, trim threshold) and a training step
-# frees and allocates the same large tensors again and again: the main job spent 10% of its CPU time in the
-# kernel, on 100 million page faults. Keeping the memory in the process, as jemalloc or tcmalloc do, cut the page
-# faults of a quick-model pre-training 6-fold (docs/benchmarks.md); it changes no number. A user's own setting wins.
+# frees and allocates the same large tensors again and again: the main job spent 11% of its CPU time in the
+# kernel, on 100 million page faults. Keeping the memory in the process, as jemalloc or tcmalloc do, took the main
+# job from 17 to 14 minutes with identical results (docs/benchmarks.md). A user's own setting wins.
 ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**30), "MALLOC_TRIM_THRESHOLD_": str(2**30)}
 
 
