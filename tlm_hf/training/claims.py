@@ -274,7 +274,7 @@ def report_markdown(report: dict) -> str:
     """report.md: how it was made, the verdict rule (before any number), a summary, then each claim."""
     lines = ["# The paper's claims at laptop scale", "", f"Command: `{report['command']}`", "",
              f"Hardware: {report['hardware']}", "", "## Verdict rule", "", VERDICT_RULE, "## Summary", "",
-             "| claim | verdict | wall-clock (min) |", "| --- | --- | --- |"]
+             "| claim | verdict | wall-clock of its new runs (min; cached runs count 0) |", "| --- | --- | --- |"]
     for claim in report["claims"]:
         seconds = claim.get("wall_clock_s")
         lines.append(f"| {claim['claim']}: {claim['title']} | {claim['verdict']['verdict']} | "
