@@ -61,8 +61,13 @@ def build(path: str, config, attention: str = "sdpa"):
     ))
 
 
-def measure(path: str, precision: str, compile_model: bool, attention: str, config, device: str, threads: int, steps: int,
-            warmup: int, batch_size: int, rows, tokenizer) -> dict:
+def path_name(path: str, precision: str, compile_model: bool, attention: str) -> str:
+    """How the output names a path: "ours compiled (bf16)", "ours eager (bf16)", "baseline (fp32)"."""
+    return f"{path}{' compiled' if compile_model else ''}{' eager' if attention == 'eager' else ''} ({precision})"
+
+
+def measure(path: str, precision: str, compile_model: bool, attention: str, config, device: str, threads: int,
+            steps: int, warmup: int, batch_size: int, rows, tokenizer) -> dict:
     """Train `warmup + steps` steps, time the last `steps`; real tokens/s, model FLOP/s and peak memory."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -137,8 +142,8 @@ def main():
         ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
     paths = [("baseline", "fp16" if args.device == "cuda" else "fp32", False, "sdpa"), ("ours", native, False, "sdpa")]
     if args.precisions:
-        paths += [("ours", p, False, "sdpa") for p in (("fp32", "bf16") if args.device == "cpu" else ("fp32", "bf16", "fp16"))
-                  if p != native]
+        others = ("fp32", "bf16") if args.device == "cpu" else ("fp32", "bf16", "fp16")
+        paths += [("ours", p, False, "sdpa") for p in others if p != native]
     if args.compile:
         paths.append(("ours", native, True, "sdpa"))
     if args.eager_attention:
@@ -151,8 +156,8 @@ def main():
     results, peaks = [], {}
     for path, precision, compile_model, attention in paths:
         with context.Pool(1) as pool:
-            r = pool.apply(measure, (path, precision, compile_model, attention, config, args.device, args.threads, args.steps,
-                                     args.warmup, args.batch_size, rows, tokenizer))
+            r = pool.apply(measure, (path, precision, compile_model, attention, config, args.device, args.threads,
+                                     args.steps, args.warmup, args.batch_size, rows, tokenizer))
         if args.peak_tflops:
             peak, how = args.peak_tflops * 1e12, f"{args.peak_tflops} TFLOP/s (given)"
         elif args.device == "cuda":
@@ -161,15 +166,14 @@ def main():
             peak, how = cpu_peak_flops(precision == "bf16", args.threads)
         peaks[precision] = how
         mfu = f"{100 * r['flops_per_s'] / peak:5.1f}%" if peak else "    -"
-        name = f"{path}{' compiled' if compile_model else ''}{' eager' if attention == 'eager' else ''} ({precision})"
+        name = path_name(path, precision, compile_model, attention)
         print(f"{name:>22}: {r['tokens_per_s']:10,.0f} real tokens/s  {r['flops_per_s'] / 1e9:9,.1f} GFLOP/s  "
               f"MFU {mfu}  peak memory {r['peak_gib']:.2f} GiB  ({r['seconds']:.1f} s, warm-up {r['warmup_s']:.1f} s)")
         results.append(r)
     for precision, how in peaks.items():
         print(f"peak ({precision}): {how}")
-    for (path, precision, compile_model, attention), r in list(zip(paths, results))[2:]:
-        print(f"ours{' compiled' if compile_model else ''}{' eager' if attention == 'eager' else ''} ({precision}) / ours ({native}): "
-              f"{r['tokens_per_s'] / results[1]['tokens_per_s']:.2f}")
+    for measured, r in list(zip(paths, results))[2:]:
+        print(f"{path_name(*measured)} / ours ({native}): {r['tokens_per_s'] / results[1]['tokens_per_s']:.2f}")
     print(f"speedup: {results[1]['tokens_per_s'] / results[0]['tokens_per_s']:.2f}")
 
 

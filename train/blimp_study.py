@@ -22,7 +22,15 @@ import time
 from pathlib import Path
 
 from tlm_hf.data.corpus import load_paragraphs
-from tlm_hf.evaluation.blimp import evaluate_blimp, load_blimp, load_masked_lm, published_scores, summarise, unigram_pairs
+from tlm_hf.evaluation.blimp import (
+    evaluate_blimp,
+    load_blimp,
+    load_masked_lm,
+    published_scores,
+    summarise,
+    unigram_pairs,
+)
+from tlm_hf.training.experiments import _mean_std
 from tlm_hf.training.mlm import pretraining_stats
 from tlm_hf.training.runs import atomic_write, read_json, write_json
 
@@ -42,7 +50,9 @@ if not args.runs and not args.rows:
     parser.error("give pre-training run folders, --rows, or both")
 
 pairs = load_blimp(args.data, pairs_per_paradigm=args.pairs_per_paradigm)
-curve_pairs = load_blimp(args.data, pairs_per_paradigm=args.curve_pairs_per_paradigm) if args.curve_pairs_per_paradigm else []
+curve_pairs = (load_blimp(args.data, pairs_per_paradigm=args.curve_pairs_per_paradigm)
+               if args.curve_pairs_per_paradigm else [])
+published = published_scores(pairs)
 start_all = time.perf_counter()
 scores, curves, floors, row_scores = [], [], [], []  # study.json's four tables
 
@@ -53,17 +63,15 @@ def score(model, tokenizer, which) -> dict:
     return {**result, "seconds": time.perf_counter() - start}
 
 
-def log_of(run: Path) -> list[dict]:
-    """Trainer's log history of a pre-training run (its newest checkpoint holds all of it)."""
-    checkpoints = sorted((run / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    return read_json(checkpoints[-1] / "trainer_state.json")["log_history"] if checkpoints else []
+def checkpoints_of(run: Path) -> list[tuple[int, Path]]:
+    """(step, folder) of the run's kept checkpoints, oldest first."""
+    found = ((int(p.name.split("-")[1]), p) for p in (run / "checkpoints").glob("checkpoint-*"))
+    return sorted(found, key=lambda step_folder: step_folder[0])
 
 
-def series_of(run: Path) -> str:
-    """The run's settings without its seed and folder: runs that differ only in their seed share it."""
-    config = read_json(run / "run_config.json")
-    training = {k: v for k, v in config["training"].items() if k != "seed"}
-    return json.dumps({**config["settings"], **training}, sort_keys=True)
+def series_of(config: dict) -> str:
+    """A run's settings (run_config.json's, merged) without its seed: runs that differ only in it share a series."""
+    return json.dumps({k: v for k, v in config.items() if k != "seed"}, sort_keys=True)
 
 
 def short(result: dict) -> dict:
@@ -73,11 +81,12 @@ def short(result: dict) -> dict:
 
 # -- the runs: final score, curve over steps, floors once per series ---------------------------------------------
 series = {}  # series key -> [run names]
+wikitext = load_paragraphs("sample:wikitext2", where={"split": "train"}, normalize_wikitext=True) if args.runs else None
 for run in args.runs:
     stats = read_json(run / "pretraining_stats.json")
     config = read_json(run / "run_config.json")
     config = {**config["settings"], **config["training"]}
-    key = series_of(run)
+    key = series_of(config)
     first_of_series = key not in series
     series.setdefault(key, []).append(run.name)
     model, tokenizer = load_masked_lm(str(run))
@@ -87,15 +96,15 @@ for run in args.runs:
                    **short(result)})
     print(f"{run.name}: BLiMP {100 * result['overall']:.1f} on {result['pairs']:,} pairs at step "
           f"{stats['global_step']} ({result['seconds']:.0f} s)", flush=True)
-    log = log_of(run)
+    checkpoints = checkpoints_of(run)  # the newest holds Trainer's whole log history
+    log = read_json(checkpoints[-1][1] / "trainer_state.json")["log_history"] if checkpoints else []
     gain_at = {e["step"]: e["eval_context_gain"] for e in log if "eval_context_gain" in e}
     for entry in log:  # scored while pre-training (--blimp_pairs_per_paradigm)
         if entry.get("eval_blimp_overall") is not None:
             curves.append({"run": run.name, "series": key, "step": entry["step"], "source": "log",
                            "pairs": stats.get("blimp_pairs"), "context_gain": gain_at.get(entry["step"]),
                            "overall": entry["eval_blimp_overall"]})
-    for checkpoint in sorted((run / "checkpoints").glob("checkpoint-*")) if curve_pairs else []:
-        step = int(checkpoint.name.split("-")[1])
+    for step, checkpoint in checkpoints if curve_pairs else []:
         result = score(load_masked_lm(str(checkpoint))[0], tokenizer, curve_pairs)
         curves.append({"run": run.name, "series": key, "step": step, "source": "checkpoint", "pairs": result["pairs"],
                        "context_gain": gain_at.get(step), "overall": result["overall"]})
@@ -104,7 +113,6 @@ for run in args.runs:
             result = score(load_masked_lm(str(run), random_init=True, seed=seed)[0], tokenizer, pairs)
             floors.append({"run": run.name, "model": f"random weights (seed {seed})", **short(result)})
             print(f"{run.name} random weights (seed {seed}): BLiMP {100 * result['overall']:.1f}", flush=True)
-        wikitext = load_paragraphs("sample:wikitext2", where={"split": "train"}, normalize_wikitext=True)
         _, counts = pretraining_stats(wikitext, None, tokenizer)
         floors.append({"run": run.name, "model": "unigram (WikiText-2 train frequencies)",
                        **short(summarise(pairs, unigram_pairs(tokenizer, counts, pairs)))})
@@ -154,17 +162,16 @@ if len(correlations) > 1:
 # -- study.json and study.md -------------------------------------------------------------------------------------
 summary = []
 for key, names in series.items():
-    finals = [s["overall"] for s in scores if s["series"] == key]
+    final_mean, final_std = _mean_std([s["overall"] for s in scores if s["series"] == key])
     steps = sorted({c["step"] for c in curves if c["series"] == key})
     curve = [(step, [c["overall"] for c in curves if c["series"] == key and c["step"] == step]) for step in steps]
-    summary.append({"runs": names, "final_mean": statistics.fmean(finals),
-                    "final_std": statistics.stdev(finals) if len(finals) > 1 else 0.0,
-                    "curve": [{"step": s, "mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0,
-                               "n": len(v)} for s, v in curve]})
+    summary.append({"runs": names, "final_mean": final_mean, "final_std": final_std,
+                    "curve": [dict(zip(("step", "mean", "std", "n"), (step, *_mean_std(values), len(values))))
+                              for step, values in curve]})
 write_json(args.output_dir / "study.json", {
     "pll": args.pll, "data": args.data, "pairs_per_paradigm": args.pairs_per_paradigm, "scores": scores,
     "curves": curves, "floors": floors, "series": summary, "rows": row_scores, "correlations": correlations,
-    "published": published_scores(pairs), "seconds": time.perf_counter() - start_all})
+    "published": published, "seconds": time.perf_counter() - start_all})
 
 
 def pct(value) -> str:
@@ -198,14 +205,17 @@ if row_scores:
         lines.append(f"{source}, {c['rows']} rows, Pearson r: BLiMP vs context gain {r['blimp_vs_context_gain']}, "
                      f"BLiMP vs gap {r['blimp_vs_gap']}, context gain vs gap {r['context_gain_vs_gap']}.")
 if scores and floors:  # which phenomena the runs learnt: their mean against the floors and the published 5-gram
-    ngram = published_scores(pairs)["ngram"]["phenomena"]
+    ngram = published["ngram"]["phenomena"]
     random_floor = [f for f in floors if f["model"].startswith("random")]
     unigram = next((f for f in floors if f["model"].startswith("unigram")), None)
+
+    def mean_of(results: list[dict], name: str):
+        return statistics.fmean(x["phenomena"][name] for x in results) if results else None
+
     lines += ["", "| phenomenon | the runs (mean) | random weights (mean) | unigram | 5-gram (published) |",
               "| --- | ---: | ---: | ---: | ---: |"]
     for name in scores[0]["phenomena"]:
-        mean_of = (lambda results: statistics.fmean(x["phenomena"][name] for x in results) if results else None)
-        lines.append(f"| {name} | {pct(mean_of(scores))} | {pct(mean_of(random_floor))} | "
+        lines.append(f"| {name} | {pct(mean_of(scores, name))} | {pct(mean_of(random_floor, name))} | "
                      f"{pct(unigram['phenomena'][name] if unigram else None)} | {pct(ngram.get(name))} |")
 atomic_write(args.output_dir / "study.md", "\n".join(lines) + "\n")
 print("\n".join(lines))
