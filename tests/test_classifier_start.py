@@ -71,3 +71,32 @@ def test_a_tokenizer_that_does_not_fit_is_refused_before_anything_is_built(mlm_f
     other.add_tokens(["zebra"])
     with pytest.raises(SettingsError, match="tokens but the model's vocabulary has"):
         classifier_start(other, pretrained=str(mlm_folder[0]))
+
+
+@pytest.mark.parametrize("start", ["pre-trained", "scratch from its folder", "scratch from the preset"])
+def test_the_attention_implementation_set_reaches_every_classifier_and_no_saved_config(start, mlm_folder, tokenizer,
+                                                                                      tmp_path):
+    folder, _ = mlm_folder
+    where = {"pre-trained": dict(pretrained=str(folder)), "scratch from its folder": dict(pretrained=str(folder),
+             scratch=True), "scratch from the preset": dict(scratch=True)}[start]
+    model_fields = dict(max_length=64) if "pretrained" in where else dict(config_overrides=TINY, max_length=64)
+
+    def classifier(**attention):
+        settings = ModelSettings(preset="bert-1-h24", **model_fields, **attention)
+        return make_classifier(classifier_start(tokenizer, model_settings=settings, **where), make_task(["a ."], ["b ."]))
+
+    assert classifier().config._attn_implementation == "sdpa"
+    model = classifier(attn_implementation="eager")
+    assert model.config._attn_implementation == "eager"
+    model.save_pretrained(tmp_path / "saved")  # an execution choice of the run, not part of the model
+    assert "attn" not in (tmp_path / "saved" / "config.json").read_text()
+
+
+def test_the_attention_implementation_set_reaches_the_mlm_and_an_unknown_one_is_refused(tokenizer):
+    config = ModelSettings(preset="bert-1-h24", config_overrides=TINY, max_length=64,
+                           attn_implementation="eager").config(tokenizer)
+    assert ConvBertForMaskedLM(config).config._attn_implementation == "eager"
+    from tlm_hf.settings import check_together
+    with pytest.raises(SettingsError, match="^plan: attn_implementation 'flash' is not one this model offers; use sdpa "
+                                            "or eager$"):
+        check_together({"attn_implementation": "flash"}, "plan")

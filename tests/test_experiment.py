@@ -79,6 +79,22 @@ def test_every_shipped_config_parses_and_plans_its_runs(config, tmp_path, capsys
     assert plan.count("[would run]") == len(exp.seeds) * len(rows) + len(rows) + scratch_runs
 
 
+def test_the_main_job_benchmark_times_each_path_and_its_fine_tuning_part_and_refuses_a_used_folder(tmp_path, capsys):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({
+        **tiny_files(tmp_path), "w_s": [24], "seeds": [0], "pretrain_epochs": 1, "finetune_epochs": 1,
+        "batch_size": 16, "learning_rate": [1e-3], "scratch_learning_rate": 1e-3,
+    }))
+    bench = runpy.run_path(str(REPO / "train" / "bench_experiment.py"))
+    bench["main"](["--output_dir", str(tmp_path / "bench"), "--config", str(config), "--paths", "now"])
+    [now] = json.loads((tmp_path / "bench" / "bench.json").read_text())["paths"]
+    assert now["path"] == "now" and 0 < now["finetuning_seconds"] < now["seconds"] and set(now["gaps"]) == {"24"}
+    assert "| now |" in (tmp_path / "bench" / "bench.md").read_text()
+    with pytest.raises(SystemExit):
+        bench["main"](["--output_dir", str(tmp_path / "bench"), "--config", str(config)])
+    assert "is not empty: the timings need runs from scratch" in capsys.readouterr().err
+
+
 def test_rows_must_match_the_number_of_w_s_values():
     exp = ExperimentSettings(w_s=["2000", "5000", "10000"], learning_rate=[5e-5, 7e-5])
     with pytest.raises(SettingsError, match="learning_rate has 2 values for 3 rows"):

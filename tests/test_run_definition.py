@@ -2,12 +2,16 @@
 check and the cache key use the same list, and a folder written before a setting was recorded is still the same run."""
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
+from training_helpers import tiny_files
 
 from tlm_hf.arguments import parse_settings
 from tlm_hf.errors import SettingsError
-from tlm_hf.settings import PRETRAIN_SETTINGS
+from tlm_hf.settings import EXPERIMENT_SETTINGS, PRETRAIN_SETTINGS
+from tlm_hf.training.experiments import plan_experiment
 from tlm_hf.training.run_definition import EXECUTION_ONLY, cache_key, hyperparameters, run_config
 from tlm_hf.training.runs import claim_run_dir
 
@@ -99,3 +103,26 @@ def test_model_card_lists_what_run_config_records_and_no_execution_setting(tmp_p
     assert shown["mlm_probability"] == 0.3
     assert not EXECUTION_ONLY & set(shown)
     assert "num_proc" not in hyperparameters(written_before_this_change(config))
+
+
+def test_attention_set_for_an_experiment_reaches_every_run_and_unset_leaves_every_key_as_it_was(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({**tiny_files(tmp_path), "w_s": [16], "seeds": [0], "recipe": "fast"}))
+
+    def plan(*flags):
+        return plan_experiment(*parse_settings(EXPERIMENT_SETTINGS, ["--config", str(config), "--output_dir",
+                                                                     str(tmp_path / "out"), *flags]))
+
+    unset, eager = plan().runs(), plan("--attn_implementation", "eager").runs()
+    assert all(run.settings["attn_implementation"] == "eager" for run in eager)
+    assert all(run.settings.get("attn_implementation") is None for run in unset)
+    # a setting added after runs were cached: unset, it leaves the key the run had before it existed
+    for run in unset:
+        stage = "pretraining" if run.script == "pretrain.py" else "finetuning"
+        before = {key: value for key, value in run.settings.items() if key != "attn_implementation"}
+        if before.get("pretrained"):  # a fine-tune is keyed by its pre-training's folder name, not its path
+            before["pretrained"] = Path(before["pretrained"]).name
+        assert run.run_dir.name.endswith(cache_key(stage, before))
+    assert {run.run_dir for run in unset}.isdisjoint(run.run_dir for run in eager)
+    with pytest.raises(SettingsError, match="attn_implementation 'flash' is not one this model offers"):
+        plan("--finetune_args", "attn_implementation=flash")

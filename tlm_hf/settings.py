@@ -153,11 +153,17 @@ def check_ranges(values: dict, where: str | None = None) -> None:
                                     f"it must be {allowed}")
 
 
+ATTENTION_IMPLEMENTATIONS = (None, "sdpa", "eager")  # the two the equivalence tests compare (None: transformers')
+
+
 def check_together(values: dict, where: str | None = None) -> None:
     """Settings that need each other, checked on a run's complete settings before anything loads."""
     if values.get("learning_rates") and not values.get("validation_per_label"):
         raise SettingsError(f"{where + ': ' if where else ''}choosing among learning_rates needs a validation "
                             "split; set validation_per_label (e.g. --validation_per_label 100)")
+    if values.get("attn_implementation") not in ATTENTION_IMPLEMENTATIONS:
+        raise SettingsError(f"{where + ': ' if where else ''}attn_implementation {values['attn_implementation']!r} is "
+                            f"not one this model offers; use {' or '.join(filter(None, ATTENTION_IMPLEMENTATIONS))}")
 
 
 def check_parsed(parsed) -> None:
@@ -165,8 +171,8 @@ def check_parsed(parsed) -> None:
     values = {}
     for part in parsed:
         values.update({f.name: getattr(part, f.name) for f in dataclasses.fields(part) if f.name in RANGES})
-        values.update({name: getattr(part, name) for name in ("learning_rates", "validation_per_label")
-                       if hasattr(part, name)})
+        values.update({name: getattr(part, name) for name in ("learning_rates", "validation_per_label",
+                                                              "attn_implementation") if hasattr(part, name)})
     check_ranges(values)
     check_together(values)
 
@@ -274,6 +280,9 @@ class ModelSettings:
     preset: str = "bert-6"
     config_overrides: str | None = None  # "hidden_size=32,num_hidden_layers=1"
     max_length: int = 128  # the paper truncates every text at 128 tokens
+    # attention of the encoder's blocks: None or "sdpa" (transformers' default), or "eager", the same arithmetic
+    # in other kernels (on a CPU without AMX, torch's bf16 SDPA backward is slow: docs/benchmarks.md)
+    attn_implementation: str | None = None
 
     def overrides(self) -> dict:
         """config_overrides as typed values; a key that is not a ConvBertConfig field is refused, naming the nearest."""
@@ -318,6 +327,8 @@ class ModelSettings:
         from .models.configuration_conv_bert import PRESETS, ConvBertConfig
 
         overrides = {"sparse_prediction": True, **self.overrides(), **extra}
+        if self.attn_implementation:
+            overrides["attn_implementation"] = self.attn_implementation
         from_tokenizer = dict(
             vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, cls_token_id=tokenizer.cls_token_id,
             sep_token_id=tokenizer.sep_token_id, mask_token_id=tokenizer.mask_token_id,

@@ -13,7 +13,7 @@ import dataclasses
 from pathlib import Path
 
 import evaluate
-from datasets import DatasetDict
+from datasets import Dataset, DatasetDict
 from transformers import DataCollatorWithPadding, Trainer, set_seed
 
 from ..data.tokenizer import match_tokenizer
@@ -99,6 +99,7 @@ class ClassifierStart:
     config: ConvBertConfig
     weights: str | None = None
     role: str = "--pretrained"  # how error messages name the folder
+    attn_implementation: str | None = None  # ModelSettings': a config keeps it only until it is copied
 
 
 def classifier_start(tokenizer, *, pretrained=None, scratch: bool = False, model_settings=None,
@@ -110,7 +111,8 @@ def classifier_start(tokenizer, *, pretrained=None, scratch: bool = False, model
     if pretrained is None:
         if not scratch:
             raise SettingsError("nothing to fine-tune; give --pretrained FOLDER, or --scratch for a random initialisation")
-        return ClassifierStart(model_settings.config(tokenizer), role=role)  # checks vocabulary and max_length
+        return ClassifierStart(model_settings.config(tokenizer), role=role,  # checks vocabulary and max_length
+                               attn_implementation=model_settings.attn_implementation)
     if scratch:
         model_folder_config(pretrained, role=role, weights=False)
     else:
@@ -119,7 +121,8 @@ def classifier_start(tokenizer, *, pretrained=None, scratch: bool = False, model
     match_tokenizer(config, tokenizer)
     if model_settings is not None:
         model_settings.check_max_length(config)
-    return ClassifierStart(config, weights=None if scratch else str(pretrained), role=role)
+    return ClassifierStart(config, weights=None if scratch else str(pretrained), role=role,
+                           attn_implementation=model_settings and model_settings.attn_implementation)
 
 
 def make_classifier(start: ClassifierStart, task: DatasetDict):
@@ -127,7 +130,7 @@ def make_classifier(start: ClassifierStart, task: DatasetDict):
     `start.weights` with a new pooler and classifier, or every weight randomly initialised."""
     names = label_names(task)
     labels = dict(num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
-    config = ConvBertConfig.from_dict({**start.config.to_dict(), **labels})
+    config = ConvBertConfig.from_dict({**start.config.to_dict(), **labels}, attn_implementation=start.attn_implementation)
     check_labels(task, config.num_labels)
     if start.weights is None:
         return ConvBertForSequenceClassification(config)
@@ -170,11 +173,18 @@ def tokenize_task(task: DatasetDict, tokenizer, *, max_length: int = 128, num_pr
     return task.map(encode, batched=True, remove_columns=["text"], num_proc=num_proc, desc="Tokenising task")
 
 
+def by_length(rows: Dataset) -> Dataset:
+    """Tokenised evaluation rows, shortest first: a batch of similar lengths pads less (about a third less time for
+    DBpedia-14 in batches of 128), and accuracy does not depend on the order."""
+    lengths = [len(ids) for ids in rows["input_ids"]]
+    return rows.select(sorted(range(len(lengths)), key=lengths.__getitem__))
+
+
 def classification_trainer(model, tokenizer, task: DatasetDict, args, *, max_length: int = 128) -> Trainer:
     """A Trainer that fine-tunes on task["train"] and reports test accuracy (task["test"]) per evaluation."""
     data = tokenize_task(task, tokenizer, max_length=max_length)
     return Trainer(
-        model=model, args=args, train_dataset=data["train"], eval_dataset=data["test"],
+        model=model, args=args, train_dataset=data["train"], eval_dataset=by_length(data["test"]),
         data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8), processing_class=tokenizer,
         compute_metrics=accuracy_metrics(),
     )
@@ -226,7 +236,7 @@ def fine_tune_selecting_lr(make_model, tokenizer, task: DatasetDict, args, learn
         if best is None or summary["accuracy_final"] > best[1]["accuracy_final"]:
             best = (trainer, summary, learning_rate)
     trainer, summary, learning_rate = best
-    test = tokenize_task(DatasetDict(test=task["test"]), tokenizer, max_length=max_length)["test"]
+    test = by_length(tokenize_task(DatasetDict(test=task["test"]), tokenizer, max_length=max_length)["test"])
     accuracy = trainer.evaluate(test, metric_key_prefix="test")["test_accuracy"]
     return trainer, {
         "accuracy_final": accuracy, "accuracy_best": accuracy, "best_epoch": round(trainer.state.epoch),

@@ -44,6 +44,10 @@ EXECUTION_ONLY = frozenset({
     "fsdp_config", "deepspeed",
 })
 
+# Settings added after runs were first cached: they enter a cache key only when set, so a run that leaves one unset
+# keeps the key it had before the setting existed.
+KEYED_WHEN_SET = frozenset({"attn_implementation"})
+
 
 def run_stage(settings) -> str:
     """'pretraining' for train/pretrain.py's settings, else 'finetuning' (fine-tuning and committee runs)."""
@@ -109,9 +113,11 @@ def run_key(settings: dict) -> str:
 
 
 def cache_key(stage: str, settings: dict) -> str:
-    """The key of an experiment's child run: its settings over its recipe's values, less the EXECUTION_ONLY ones."""
+    """The key of an experiment's child run: its settings over its recipe's values, less the EXECUTION_ONLY ones
+    and the KEYED_WHEN_SET ones left unset."""
     resolved = {**getattr(get_recipe(settings.get("recipe", "paper")), stage), **settings}
-    return run_key({key: value for key, value in resolved.items() if key not in EXECUTION_ONLY})
+    return run_key({key: value for key, value in resolved.items()
+                    if key not in EXECUTION_ONLY and not (key in KEYED_WHEN_SET and value is None)})
 
 
 def hyperparameters(config: dict | None) -> dict:
