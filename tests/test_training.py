@@ -23,7 +23,6 @@ from tlm_hf.training.finetuning import (
     check_labels,
     classification_trainer,
     load_accuracy,
-    tokenize_task,
 )
 from tlm_hf.training.mlm import mlm_collator, tokenize_paragraphs
 from tlm_hf.arguments import parse_settings
@@ -274,23 +273,6 @@ def test_accuracy_metric_loads_offline_and_summary_reads_per_epoch_accuracy():
                {"eval_accuracy": 0.7, "epoch": 3.0}]
     assert accuracy_summary(history) == {"accuracy_final": 0.7, "accuracy_best": 0.75, "best_epoch": 2,
                                          "accuracy_per_epoch": [0.5, 0.75, 0.7]}
-
-
-def test_evaluation_runs_shortest_rows_first_and_gives_the_accuracy_of_the_task_order(tmp_path):
-    tokenizer = make_tokenizer(tmp_path)
-    texts = ["the cat sat on the mat . a dog ran in the park .", "a cat ran .", "the bank rose .",
-             "the stock market fell , the bank rose . a dog ran .", "the bird sang ."] * 4
-    task = make_task(texts[:4], texts, test_labels=[i % 2 for i in range(len(texts))])
-    torch.manual_seed(0)
-    model = build_classifier(task, tokenizer, config=ModelSettings(preset="bert-1-h24", config_overrides=TINY_MODEL,
-                                                                   max_length=64).config(tokenizer))
-    args = TrainingArguments(output_dir=str(tmp_path / "out"), per_device_eval_batch_size=4, report_to="none")
-    trainer = classification_trainer(model, tokenizer, task, args, max_length=64)
-    lengths = [len(ids) for ids in trainer.eval_dataset["input_ids"]]
-    assert lengths == sorted(lengths) and lengths != [len(tokenizer(t)["input_ids"]) for t in texts]
-    in_task_order = Trainer(model=model, args=args, eval_dataset=tokenize_task(task, tokenizer)["test"],
-                            data_collator=trainer.data_collator, compute_metrics=trainer.compute_metrics)
-    assert trainer.evaluate()["eval_accuracy"] == in_task_order.evaluate()["eval_accuracy"]
 
 
 # --- pushing to the Hub ----------------------------------------------------------------------------------
