@@ -14,12 +14,14 @@ the end) and the table's gaps; then the ratios. Writes OUTPUT_DIR/bench.md and b
 
 import argparse
 import json
-import platform
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from tlm_hf.fileio import atomic_write, write_json
+from tlm_hf.training.flops import cpu_name
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "train" / "configs" / "quick.yaml"
@@ -29,15 +31,6 @@ PATHS = {
                    "--launcher", sys.executable],
 }
 PRETRAINING_DONE = re.compile(r"^\[done\] \d+/\d+ pre-training ")
-
-
-def cpu_name() -> str:
-    """The CPU's model name and whether it runs bf16 natively (AMX, avx512_bf16): timings differ between CPUs."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    name = re.search(r"^model name\s*:\s*(.+)$", info, re.MULTILINE)
-    flags = re.search(r"^flags\s*:\s*(.+)$", info, re.MULTILINE)
-    units = [unit for unit in ("amx_bf16", "avx512_bf16") if flags and unit in flags.group(1).split()]
-    return f"{name.group(1) if name else platform.processor()} ({', '.join(units) or 'no native bf16'})"
 
 
 def run_path(name: str, folder: Path, config: Path) -> dict:
@@ -90,7 +83,6 @@ def main(argv=None):
                      if first["finetuning_seconds"] and second["finetuning_seconds"] else "")]
     report = "\n".join(lines) + "\n"
     print(report)
-    from tlm_hf.fileio import atomic_write, write_json
 
     write_json(out / "bench.json", {"cpu": cpu_name(), "paths": results})
     atomic_write(out / "bench.md", report)

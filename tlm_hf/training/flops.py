@@ -12,6 +12,7 @@ as our head projects only masked positions (sparse prediction).
 """
 
 import os
+import platform
 import re
 
 import torch
@@ -62,6 +63,13 @@ def cpu_peak_flops(bf16: bool, threads: int | None = None) -> tuple[float, str]:
     elif bf16 and "avx512_bf16" in flags:
         per_cycle, what = 2 * fp32, f"bf16 avx512_bf16 dot products: {2 * fp32} FLOP/cycle"
     return threads * ghz * 1e9 * per_cycle, f"{threads} cores x {ghz:.2f} GHz x {what}"
+
+
+def cpu_name() -> str:
+    """This CPU's model name and its native bf16 units (AMX, avx512_bf16), which decide how fast a run trains."""
+    info = _cpuinfo()
+    units = [unit for unit in ("amx_bf16", "avx512_bf16") if unit in info.get("flags", "").split()]
+    return f"{info.get('model name') or platform.processor()} ({', '.join(units) or 'no native bf16'})"
 
 
 def gpu_peak_flops() -> tuple[float | None, str]:
