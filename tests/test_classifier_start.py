@@ -6,7 +6,7 @@ import torch
 from data_helpers import make_task, make_tokenizer
 
 from tlm_hf import ConvBertForMaskedLM
-from tlm_hf.settings import ModelSettings, SettingsError
+from tlm_hf.settings import ModelSettings, SettingsError, check_together
 from tlm_hf.training import finetuning, runs
 from tlm_hf.training.finetuning import classifier_start, make_classifier
 
@@ -96,7 +96,6 @@ def test_the_attention_implementation_set_reaches_the_mlm_and_an_unknown_one_is_
     config = ModelSettings(preset="bert-1-h24", config_overrides=TINY, max_length=64,
                            attn_implementation="eager").config(tokenizer)
     assert ConvBertForMaskedLM(config).config._attn_implementation == "eager"
-    from tlm_hf.settings import check_together
     with pytest.raises(SettingsError, match="^plan: attn_implementation 'flash' is not one this model offers; use sdpa "
                                             "or eager$"):
         check_together({"attn_implementation": "flash"}, "plan")
