@@ -99,7 +99,6 @@ class ClassifierStart:
     config: ConvBertConfig
     weights: str | None = None
     role: str = "--pretrained"  # how error messages name the folder
-    attn_implementation: str | None = None  # ModelSettings': a config keeps it only until it is copied
 
 
 def classifier_start(tokenizer, *, pretrained=None, scratch: bool = False, model_settings=None,
@@ -111,18 +110,17 @@ def classifier_start(tokenizer, *, pretrained=None, scratch: bool = False, model
     if pretrained is None:
         if not scratch:
             raise SettingsError("nothing to fine-tune; give --pretrained FOLDER, or --scratch for a random initialisation")
-        return ClassifierStart(model_settings.config(tokenizer), role=role,  # checks vocabulary and max_length
-                               attn_implementation=model_settings.attn_implementation)
+        return ClassifierStart(model_settings.config(tokenizer), role=role)  # checks vocabulary and max_length
     if scratch:
         model_folder_config(pretrained, role=role, weights=False)
     else:
         check_pretraining_folder(pretrained, role=role)
-    config = ConvBertConfig.from_pretrained(pretrained, **folder_overrides(model_settings, pretrained, role=role))
+    config = ConvBertConfig.from_pretrained(pretrained, **folder_overrides(model_settings, pretrained, role=role),
+                                            attn_implementation=model_settings and model_settings.attn_implementation)
     match_tokenizer(config, tokenizer)
     if model_settings is not None:
         model_settings.check_max_length(config)
-    return ClassifierStart(config, weights=None if scratch else str(pretrained), role=role,
-                           attn_implementation=model_settings and model_settings.attn_implementation)
+    return ClassifierStart(config, weights=None if scratch else str(pretrained), role=role)
 
 
 def make_classifier(start: ClassifierStart, task: DatasetDict):
@@ -130,7 +128,8 @@ def make_classifier(start: ClassifierStart, task: DatasetDict):
     `start.weights` with a new pooler and classifier, or every weight randomly initialised."""
     names = label_names(task)
     labels = dict(num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
-    config = ConvBertConfig.from_dict({**start.config.to_dict(), **labels}, attn_implementation=start.attn_implementation)
+    config = ConvBertConfig.from_dict({**start.config.to_dict(), **labels},  # to_dict leaves the attention out
+                                      attn_implementation=start.config._attn_implementation)
     check_labels(task, config.num_labels)
     if start.weights is None:
         return ConvBertForSequenceClassification(config)
