@@ -92,6 +92,18 @@ def test_committee_logits_equal_sum_of_members(batched, concurrent):
     torch.testing.assert_close(output.logits, expected.sum(dim=0), **tolerance)
 
 
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_committee_of_unpadded_members_gives_the_sum_of_their_logits(batched):
+    members = [conv_bert(0, unpad_tokens=True), conv_bert(1, unpad_tokens=True)]
+    committee = SoftCommitteeForSequenceClassification.from_members(members, batch_identical_members=batched)
+    input_ids, attention_mask = batch()
+    expected = sequential_logits(members, input_ids, attention_mask)
+    with torch.no_grad():
+        logits = committee(input_ids, attention_mask=attention_mask).logits
+    torch.testing.assert_close(logits, expected.sum(dim=0), rtol=1e-5, atol=1e-6)
+
+
 def test_identical_members_form_one_group_batched_by_default_on_a_gpu_only():
     committee = SoftCommitteeForSequenceClassification.from_members(mixed_members())
     assert committee._groups == [[0, 1], [2], [3]]

@@ -95,6 +95,16 @@ def test_the_main_job_benchmark_times_each_path_and_its_fine_tuning_part_and_ref
     assert "is not empty: the timings need runs from scratch" in capsys.readouterr().err
 
 
+
+def test_the_benchmark_s_sequential_path_pads_every_token_keeping_the_other_model_overrides(tmp_path):
+    bench = runpy.run_path(str(REPO / "train" / "bench_experiment.py"))
+    config = tmp_path / "quick.yaml"
+    config.write_text(yaml.safe_dump({"config_overrides": "hidden_size=128,unpad_tokens=true,classifier_pooling=mean"}))
+    assert bench["padded_overrides"](config) == ["--config_overrides", "hidden_size=128,classifier_pooling=mean"]
+    config.write_text(yaml.safe_dump({"w_s": [24]}))
+    assert bench["padded_overrides"](config) == ["--config_overrides", ""]
+
+
 def test_rows_must_match_the_number_of_w_s_values():
     exp = ExperimentSettings(w_s=["2000", "5000", "10000"], learning_rate=[5e-5, 7e-5])
     with pytest.raises(SettingsError, match="learning_rate has 2 values for 3 rows"):

@@ -1,4 +1,5 @@
-"""ConvBert options beyond the paper: mean pooling, pre-LayerNorm blocks, shared weights, factorised embeddings.
+"""ConvBert options beyond the paper: mean pooling, pre-LayerNorm blocks, shared weights, factorised embeddings,
+unpadded tokens.
 
 Each option's defaults reproduce the paper's model (the reference conversion tests in test_modeling_conv_bert.py
 check that bit for bit); here each option is checked for what it computes, how it saves and loads, and its errors.
@@ -14,6 +15,7 @@ import torch
 from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, BertConfig, BertForMaskedLM
 
 from tlm_hf import ConvBertConfig, ConvBertForMaskedLM, ConvBertForSequenceClassification, ConvBertModel
+from tlm_hf.models import modeling_conv_bert
 
 NO_CONV = dict(num_conv_layers=0, conv_channels=None, conv_kernel_size=None)
 
@@ -221,6 +223,104 @@ def test_gradient_checkpointing_gives_the_same_gradients_and_hidden_states_cover
     assert gradients[0].keys() == gradients[1].keys()
     for name, gradient in gradients[0].items():
         torch.testing.assert_close(gradients[1][name], gradient, msg=name)
+
+
+
+# --- unpad_tokens ---------------------------------------------------------------------------------
+
+
+def unpadded_twin(model):
+    """The same weights with `unpad_tokens` on."""
+    twin = type(model)(type(model.config)(**{**model.config.to_dict(), "unpad_tokens": True}))
+    twin.load_state_dict(model.state_dict())
+    twin.set_attn_implementation(model.config._attn_implementation)
+    return twin.train(model.training)
+
+
+UNPAD_CONFIGS = {
+    "paper": tiny_config,
+    **{option: (lambda overrides=overrides: tiny_config(**overrides)) for option, overrides in OPTIONS.items()},
+    "sparse-prediction": lambda: tiny_config(sparse_prediction=True),
+    "bytes": lambda: tiny_byte_config(classifier_pooling="mean"),
+}
+
+
+def unpad_inputs(config, head):
+    """A padded batch (rows of 20 and 9 tokens) and labels for `head`: five labelled tokens for the MLM."""
+    if config.input_mode == "bytes":
+        from test_byte_level import byte_batch
+
+        inputs = byte_batch((20, 9))
+    else:
+        input_ids, attention_mask = batch(lengths=(20, 9))
+        inputs = dict(input_ids=input_ids, attention_mask=attention_mask)
+    if head == "classifier":
+        return inputs, torch.tensor([0, 1])
+    targets = inputs.get("input_bytes", inputs["input_ids"])
+    labels = torch.full_like(targets, -100)
+    for row, positions in enumerate(([1, 4, 7], [0, 5])):
+        labels[row, positions] = targets[row, positions]
+    return inputs, labels
+
+
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+@pytest.mark.parametrize("config", list(UNPAD_CONFIGS))
+@pytest.mark.parametrize("head", list(HEADS))
+def test_unpadded_tokens_give_the_padded_run_s_outputs_loss_and_gradients(monkeypatch, head, config, attention):
+    monkeypatch.setattr(modeling_conv_bert, "TOKEN_BUCKET", 8)  # 29 real tokens in 32 rows, of 40 positions
+    padded = HEADS[head][0](UNPAD_CONFIGS[config]())
+    padded = (randomize_batch_norm(padded) if padded.config.num_conv_layers else padded).eval()
+    padded.set_attn_implementation(attention)
+    unpadded = unpadded_twin(padded)
+    inputs, labels = unpad_inputs(padded.config, head)
+    outputs = [model(**inputs, labels=labels) for model in (padded, unpadded)]
+    for output in outputs:
+        output.loss.backward()
+    real = inputs["attention_mask"].bool()
+    per_position = head == "mlm" and not padded.config.sparse_prediction  # logits at padding positions differ
+    logits = [output.logits[real] if per_position else output.logits for output in outputs]
+    torch.testing.assert_close(logits[1], logits[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(outputs[1].loss, outputs[0].loss, rtol=1e-5, atol=1e-6)
+    gradients = dict(padded.named_parameters())
+    for name, parameter in unpadded.named_parameters():
+        torch.testing.assert_close(parameter.grad, gradients[name].grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("bucket, rows", [(1, 29), (8, 32), (64, 40)])
+def test_unpadding_runs_the_real_tokens_and_padding_up_to_the_bucket_through_the_feed_forward_layers(
+    monkeypatch, bucket, rows
+):
+    monkeypatch.setattr(modeling_conv_bert, "TOKEN_BUCKET", bucket)
+    model = unpadded_twin(ConvBertModel(tiny_config()).eval())
+    shapes = []
+    model.encoder.layer[0].intermediate.dense.register_forward_hook(lambda module, args, out: shapes.append(args[0].shape))
+    input_ids, attention_mask = batch(lengths=(20, 9))
+    model(input_ids, attention_mask)  # 29 real tokens of 40 positions: up to a multiple of the bucket, at most 40
+    model(input_ids[:1], attention_mask[:1])  # no padding: nothing to remove
+    assert shapes == [(rows, 32), (1, 20, 32)]
+
+
+def test_unpadding_gives_zero_states_at_padding_and_padded_states_when_hidden_states_are_asked_for(monkeypatch):
+    monkeypatch.setattr(modeling_conv_bert, "TOKEN_BUCKET", 1)
+    padded = randomize_batch_norm(ConvBertModel(tiny_config())).eval()
+    unpadded = unpadded_twin(padded)
+    input_ids, attention_mask = batch(lengths=(20, 9))
+    states = unpadded(input_ids, attention_mask).last_hidden_state
+    assert states[1, 9:].eq(0).all()
+    torch.testing.assert_close(states[1, :9], padded(input_ids, attention_mask).last_hidden_state[1, :9])
+    recorded = unpadded(input_ids, attention_mask, output_hidden_states=True)
+    expected = padded(input_ids, attention_mask, output_hidden_states=True)
+    assert [h.shape for h in recorded.hidden_states] == [h.shape for h in expected.hidden_states]
+    torch.testing.assert_close(recorded.last_hidden_state, expected.last_hidden_state)
+
+
+def test_unpadding_trains_with_gradient_checkpointing_and_dropout():
+    torch.manual_seed(0)
+    model = unpadded_twin(ConvBertForSequenceClassification(tiny_config()).train())
+    model.gradient_checkpointing_enable()
+    input_ids, attention_mask = batch(lengths=(20, 9))
+    model(input_ids, attention_mask, labels=torch.tensor([0, 1])).loss.backward()
+    assert all(parameter.grad is not None for parameter in model.parameters())
 
 
 # Tiny model without CLs: vocabulary V, hidden H, FFN width F, L blocks, P positions, T token types, embedding E.

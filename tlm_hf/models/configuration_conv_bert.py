@@ -112,6 +112,12 @@ class ConvBertConfig(PreTrainedConfig):
       `(batch, sequence, vocab_size)`. Projecting every position onto a 30k vocabulary dominates a tiny model's
       cost, although only ~15% of positions carry a label; pre-training turns it on. Without labels (e.g.
       `pipeline("fill-mask")`) the logits are always full.
+    - `unpad_tokens` (ModernBERT's unpadding): in a batch with padding, the transformer blocks' per-token layers
+      (dense layers, LayerNorms, GELU, dropout) run on the real tokens only, and attention pads its queries, keys
+      and values back for the padded positions it masks anyway. Random batches of texts of uneven lengths are a
+      fifth to two fifths padding. Every real token gets the same arithmetic (padding positions come back as zero
+      hidden states); hidden dropout then draws fewer random numbers, so a training run's masks and last digits
+      differ from a padded run's. Not with `output_hidden_states`, which then returns padded states as usual.
 
     Example:
 
@@ -157,6 +163,7 @@ class ConvBertConfig(PreTrainedConfig):
     byte_encoder_layers: int = 2
     byte_attention_heads: int = 4
     sparse_prediction: bool = False
+    unpad_tokens: bool = False
 
     def __post_init__(self, **kwargs):
         self._warn_near_misses(kwargs)

@@ -102,6 +102,32 @@ class ConvBertConvFrontEnd(nn.Module):
         return images.squeeze(1)
 
 
+TOKEN_BUCKET = 64  # with unpad_tokens, the blocks see a multiple of this many rows (see ConvBertUnpadding)
+
+
+class ConvBertUnpadding:
+    """Where the real tokens of a padded batch are (`unpad_tokens`): `unpad` keeps their rows, `pad` puts rows
+    back in `(batch, sequence, ...)` with zeros at the other positions. Both are differentiable gathers/scatters.
+
+    The rows kept are the real tokens and the first few padding positions, up to a multiple of TOKEN_BUCKET: a CPU
+    matmul library builds and caches a kernel per shape, and a new row count every step would rebuild them every
+    step. The padding rows kept are computed as in a padded batch; attention masks them as keys either way."""
+
+    def __init__(self, padding_mask: torch.Tensor):
+        self.shape = padding_mask.shape
+        keep = padding_mask.flatten().bool()
+        padding = (~keep).nonzero().squeeze(1)
+        keep[padding[: -int(keep.sum()) % TOKEN_BUCKET]] = True
+        self.indices = keep.nonzero().squeeze(1)
+
+    def unpad(self, padded: torch.Tensor) -> torch.Tensor:
+        return padded.flatten(0, 1).index_select(0, self.indices)
+
+    def pad(self, rows: torch.Tensor) -> torch.Tensor:
+        padded = rows.new_zeros(self.shape.numel(), *rows.shape[1:]).index_copy(0, self.indices, rows)
+        return padded.view(*self.shape, *rows.shape[1:])
+
+
 class ConvBertSelfAttention(nn.Module):
     """Bidirectional multi-head self-attention through the transformers attention interface."""
 
@@ -116,12 +142,13 @@ class ConvBertSelfAttention(nn.Module):
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
 
-    def forward(self, hidden_states, attention_mask=None, **kwargs):
-        input_shape = hidden_states.shape[:-1]
+    def forward(self, hidden_states, attention_mask=None, unpadding: ConvBertUnpadding | None = None, **kwargs):
+        query, key, value = self.query(hidden_states), self.key(hidden_states), self.value(hidden_states)
+        if unpadding is not None:  # rows of real tokens: attention reads them in (batch, sequence) layout
+            query, key, value = unpadding.pad(query), unpadding.pad(key), unpadding.pad(value)
+        input_shape = query.shape[:-1]
         hidden_shape = (*input_shape, -1, self.head_dim)
-        query = self.query(hidden_states).view(hidden_shape).transpose(1, 2)
-        key = self.key(hidden_states).view(hidden_shape).transpose(1, 2)
-        value = self.value(hidden_states).view(hidden_shape).transpose(1, 2)
+        query, key, value = (states.view(hidden_shape).transpose(1, 2) for states in (query, key, value))
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
             self.config._attn_implementation, eager_attention_forward
         )
@@ -129,7 +156,8 @@ class ConvBertSelfAttention(nn.Module):
             self, query, key, value, attention_mask,
             dropout=self.dropout.p if self.training else 0.0, scaling=self.scaling, **kwargs,
         )
-        return attn_output.reshape(*input_shape, -1).contiguous(), attn_weights
+        attn_output = attn_output.reshape(*input_shape, -1)
+        return (attn_output.contiguous() if unpadding is None else unpadding.unpad(attn_output)), attn_weights
 
 
 def eager_attention_forward(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
@@ -506,9 +534,24 @@ class ConvBertModel(ConvBertPreTrainedModel):
         encoder_mask = create_bidirectional_mask(
             config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask
         )
+        unpadding = self._unpadding(attention_mask, kwargs)
+        if unpadding is not None:
+            kwargs["unpadding"] = unpadding
+            hidden_states = unpadding.unpad(hidden_states)
         sequence_output = self.encoder(hidden_states, encoder_mask, **kwargs)
+        if unpadding is not None:
+            sequence_output = unpadding.pad(sequence_output)
         pooled_output = self.pooler(sequence_output, attention_mask) if self.pooler is not None else None
         return BaseModelOutputWithPooling(last_hidden_state=sequence_output, pooler_output=pooled_output)
+
+    def _unpadding(self, attention_mask, kwargs) -> ConvBertUnpadding | None:
+        """With `unpad_tokens`, the real tokens' places when the batch has padding; None to run padded (no padding,
+        hidden states to record per block, or a compiled graph, which data-dependent shapes would break)."""
+        if not self.config.unpad_tokens or attention_mask is None or torch.compiler.is_compiling():
+            return None
+        if kwargs.get("output_hidden_states", self.config.output_hidden_states) or bool(attention_mask.all()):
+            return None
+        return ConvBertUnpadding(attention_mask)
 
     def _check_inputs(self, input_ids, attention_mask, inputs_embeds):
         """Refuse inputs that would otherwise fail deep inside torch (an embedding index error, a broadcasting
