@@ -1,5 +1,5 @@
 """ConvBert options beyond the paper: mean pooling, pre-LayerNorm blocks, shared weights, factorised embeddings,
-unpadded tokens.
+unpadded tokens, fast dropout.
 
 Each option's defaults reproduce the paper's model (the reference conversion tests in test_modeling_conv_bert.py
 check that bit for bit); here each option is checked for what it computes, how it saves and loads, and its errors.
@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 from test_byte_level import tiny_byte_config
 from test_modeling_conv_bert import batch, randomize_batch_norm, tiny_config
 import torch
+from torch import nn
 from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, BertConfig, BertForMaskedLM
 
 from tlm_hf import ConvBertConfig, ConvBertForMaskedLM, ConvBertForSequenceClassification, ConvBertModel
@@ -321,6 +322,54 @@ def test_unpadding_trains_with_gradient_checkpointing_and_dropout():
     input_ids, attention_mask = batch(lengths=(20, 9))
     model(input_ids, attention_mask, labels=torch.tensor([0, 1])).loss.backward()
     assert all(parameter.grad is not None for parameter in model.parameters())
+
+
+
+# --- fast_dropout ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fast_dropout_drops_a_p_share_and_scales_the_rest_by_the_inverse_of_the_kept_share(dtype):
+    torch.manual_seed(0)
+    dropped = modeling_conv_bert.apply_dropout(torch.ones(1_000_000, dtype=dtype), 0.1, training=True, fast=True)
+    kept = dropped != 0
+    assert abs(1 - kept.float().mean().item() - 0.1) < 0.002
+    scale = torch.tensor(65536 / (65536 - 6554), dtype=dtype)  # p = 0.1 rounded to 6554 / 65536
+    assert dropped[kept].eq(scale).all()
+
+
+def test_fast_dropout_is_reproducible_under_a_seed_and_its_gradient_uses_the_same_mask():
+    inputs = torch.randn(64, 48, requires_grad=True)
+    outputs = []
+    for _ in range(2):
+        torch.manual_seed(3)
+        outputs.append(modeling_conv_bert.apply_dropout(inputs, 0.25, training=True, fast=True))
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=0, atol=0)
+    outputs[0].sum().backward()
+    torch.testing.assert_close(inputs.grad, (outputs[0] != 0) * (65536 / (65536 - 16384)))
+
+
+def test_without_fast_dropout_the_masks_are_torch_s_and_in_eval_mode_nothing_is_dropped():
+    inputs = torch.randn(64, 48)
+    torch.manual_seed(3)
+    ours = modeling_conv_bert.apply_dropout(inputs, 0.25, training=True, fast=False)
+    torch.manual_seed(3)
+    torch.testing.assert_close(ours, nn.functional.dropout(inputs, 0.25, training=True), rtol=0, atol=0)
+    assert modeling_conv_bert.apply_dropout(inputs, 0.25, training=False, fast=True) is inputs
+
+
+@pytest.mark.parametrize("config", [tiny_config, tiny_byte_config], ids=["tokens", "bytes"])
+def test_fast_dropout_reaches_every_dropout_of_a_training_classifier(monkeypatch, config):
+    model = ConvBertForSequenceClassification(config(fast_dropout=True, num_labels=2)).train()
+    model.set_attn_implementation("eager")
+    inputs = unpad_inputs(model.config, "classifier")[0]
+    torch_dropout, calls = nn.functional.dropout, []
+    monkeypatch.setattr(nn.functional, "dropout", lambda *args, **kwargs: calls.append(1) or torch_dropout(*args, **kwargs))
+    model(**inputs).logits.sum().backward()
+    assert calls == []
+    model.config.fast_dropout = False
+    model(**inputs)
+    assert calls  # the same model without the option draws torch's masks
 
 
 # Tiny model without CLs: vocabulary V, hidden H, FFN width F, L blocks, P positions, T token types, embedding E.

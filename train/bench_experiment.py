@@ -5,8 +5,8 @@
 Runs train/experiment.py on train/configs/quick.yaml twice, one after the other, each in an empty folder of its
 own (so nothing is cached), nothing else should run meanwhile:
 - now: the config as it is, `--jobs 2` (one thread per run, in workers that import transformers once);
-- sequential: the config without its speed settings (SDPA attention, padding tokens through every layer, a
-  validation evaluation after every fine-tuning epoch), one run at a time with 2 threads and a Python start per run (`--jobs 1 --threads_per_run 2
+- sequential: the config without its speed settings (SDPA attention, padding tokens through every layer, torch's
+  dropout masks, a validation evaluation after every fine-tuning epoch), one run at a time with 2 threads and a Python start per run (`--jobs 1 --threads_per_run 2
   --launcher <this python>`), as the main job ran before `--jobs` existed.
 For each: the wall-clock of the whole job and of its fine-tuning part (from the end of the last pre-training to
 the end) and the table's gaps; then the ratios. Writes OUTPUT_DIR/bench.md and bench.json.
@@ -35,17 +35,20 @@ PATHS = {
 PRETRAINING_DONE = re.compile(r"^\[done\] \d+/\d+ pre-training ")
 
 
-def padded_overrides(config: Path) -> list[str]:
-    """`--config_overrides` of the config's model without `unpad_tokens`, the speed setting among them."""
+SPEED_OVERRIDES = ("unpad_tokens", "fast_dropout")  # model fields that change speed, not the model
+
+
+def sequential_overrides(config: Path) -> list[str]:
+    """`--config_overrides` of the config's model without its speed fields."""
     overrides = yaml.safe_load(config.read_text()).get("config_overrides") or ""
-    kept = [item for item in overrides.split(",") if item and not item.strip().startswith("unpad_tokens=")]
+    kept = [item for item in overrides.split(",") if item and item.split("=")[0].strip() not in SPEED_OVERRIDES]
     return ["--config_overrides", ",".join(kept)]
 
 
 def run_path(name: str, folder: Path, config: Path) -> dict:
     """train/experiment.py along `name`'s path; its wall-clock, fine-tuning part and gaps."""
     command = [sys.executable, str(REPO / "train" / "experiment.py"), "--config", str(config), "--output_dir",
-               str(folder), *PATHS[name], *(padded_overrides(config) if name == "sequential" else [])]
+               str(folder), *PATHS[name], *(sequential_overrides(config) if name == "sequential" else [])]
     print(f"[{name}] {' '.join(command)}", flush=True)
     start = time.monotonic()
     last_pretraining = None

@@ -118,6 +118,10 @@ class ConvBertConfig(PreTrainedConfig):
       fifth to two fifths padding. Every real token gets the same arithmetic (padding positions come back as zero
       hidden states); hidden dropout then draws fewer random numbers, so a training run's masks and last digits
       differ from a padded run's. Not with `output_hidden_states`, which then returns padded states as usual.
+    - `fast_dropout`: on a CPU, dropout masks from 16 random bits per element instead of torch's Bernoulli draws,
+      which cost a 64-bit random number each where torch does not use MKL's generator (AMD CPUs): there dropout
+      is a fifth of a tiny model's fine-tuning step. The same distribution (the drop probability rounded to a
+      multiple of 1/65536), other masks than torch's for the same seed; nothing changes outside training or on GPUs.
 
     Example:
 
@@ -164,6 +168,7 @@ class ConvBertConfig(PreTrainedConfig):
     byte_attention_heads: int = 4
     sparse_prediction: bool = False
     unpad_tokens: bool = False
+    fast_dropout: bool = False
 
     def __post_init__(self, **kwargs):
         self._warn_near_misses(kwargs)

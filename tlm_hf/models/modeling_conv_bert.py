@@ -30,6 +30,30 @@ def word_embedding_size(config: ConvBertConfig) -> int:
     return config.hidden_size if config.embedding_size is None else config.embedding_size
 
 
+def apply_dropout(hidden_states: torch.Tensor, p: float, training: bool, fast: bool = False) -> torch.Tensor:
+    """`nn.functional.dropout`, or with `fast` (the config's `fast_dropout`) on a CPU, masks from 16 random bits
+    per element: torch draws one 64-bit number per element for Bernoulli masks on CPUs where it does not use MKL's
+    generator (AMD), slower than the matmuls of a tiny model. Four masks per 64-bit word; the drop probability is
+    `p` rounded to a multiple of 1/65536, and kept values are scaled by the exact inverse of the kept fraction."""
+    if not (fast and training and 0 < p < 1 and hidden_states.device.type == "cpu"):
+        return nn.functional.dropout(hidden_states, p=p, training=training)
+    dropped = round(p * 65536)
+    words = torch.empty((hidden_states.numel() + 3) // 4, dtype=torch.int64).random_(-(2**63), None)
+    keep = words.view(torch.int16)[: hidden_states.numel()].view(hidden_states.shape) >= dropped - 32768
+    return hidden_states * keep * (65536 / (65536 - dropped))
+
+
+class ConvBertDropout(nn.Dropout):
+    """nn.Dropout, with the config's `fast_dropout` choice (see `apply_dropout`)."""
+
+    def __init__(self, p: float, config: ConvBertConfig):
+        super().__init__(p)
+        self.config = config
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return apply_dropout(hidden_states, self.p, self.training, self.config.fast_dropout)
+
+
 class ConvBertEmbeddings(nn.Module):
     """Word (projected, if factorised) + position + token-type embeddings, then LayerNorm and dropout (as in BERT).
 
@@ -47,7 +71,7 @@ class ConvBertEmbeddings(nn.Module):
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = ConvBertDropout(config.hidden_dropout_prob, config)
 
     def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None):
         if inputs_embeds is None:
@@ -140,7 +164,7 @@ class ConvBertSelfAttention(nn.Module):
         self.query = nn.Linear(config.hidden_size, config.hidden_size)
         self.key = nn.Linear(config.hidden_size, config.hidden_size)
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
-        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+        self.dropout = ConvBertDropout(config.attention_probs_dropout_prob, config)
 
     def forward(self, hidden_states, attention_mask=None, unpadding: ConvBertUnpadding | None = None, **kwargs):
         query, key, value = self.query(hidden_states), self.key(hidden_states), self.value(hidden_states)
@@ -165,7 +189,7 @@ def eager_attention_forward(module, query, key, value, attention_mask, scaling, 
     if attention_mask is not None:
         attn_weights = attn_weights + attention_mask
     attn_weights = nn.functional.softmax(attn_weights, dim=-1)
-    attn_weights = nn.functional.dropout(attn_weights, p=dropout, training=module.training)
+    attn_weights = apply_dropout(attn_weights, dropout, module.training, module.config.fast_dropout)
     return torch.matmul(attn_weights, value).transpose(1, 2).contiguous(), attn_weights
 
 
@@ -175,7 +199,7 @@ class ConvBertResidual(nn.Module):
     def __init__(self, config: ConvBertConfig, in_features: int):
         super().__init__()
         self.dense = nn.Linear(in_features, config.hidden_size)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = ConvBertDropout(config.hidden_dropout_prob, config)
 
     def forward(self, hidden_states, residual):
         return self.dropout(self.dense(hidden_states)) + residual
@@ -388,7 +412,7 @@ class ConvBertByteBlock(nn.Module):
         self.ffn_in = nn.Linear(size, 4 * size)
         self.ffn_act = ACT2FN[config.hidden_act]
         self.ffn_out = nn.Linear(4 * size, size)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = ConvBertDropout(config.hidden_dropout_prob, config)
 
     def forward(self, hidden_states: torch.Tensor, byte_mask: torch.Tensor) -> torch.Tensor:
         """`hidden_states` `(tokens, bytes, size)`; `byte_mask` `(tokens, bytes)`, True where a byte is."""
@@ -667,7 +691,7 @@ class ConvBertForSequenceClassification(ConvBertPreTrainedModel):
         self.num_labels = config.num_labels
         self.bert = ConvBertModel(config)
         dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = ConvBertDropout(dropout, config)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
