@@ -149,9 +149,23 @@ def test_architecture_override_on_a_pretrained_folder_is_refused_and_dropout_is_
                                             r"only hidden_dropout_prob, attention_probs_dropout_prob"):
         initial_classifier(task, tokenizer, pretrained=str(folder),
                            model_settings=ModelSettings(config_overrides="num_hidden_layers=3"))
-    model = initial_classifier(task, tokenizer, pretrained=str(folder),
-                               model_settings=ModelSettings(config_overrides="hidden_dropout_prob=0.3"))
-    assert model.config.hidden_dropout_prob == 0.3  # applied, as run_config.json records it
+    overrides = "hidden_dropout_prob=0.3,unpad_tokens=true,fast_dropout=true"
+    model = initial_classifier(task, tokenizer, pretrained=str(folder), model_settings=ModelSettings(config_overrides=overrides))
+    # applied, as run_config.json records them: dropout, and the two speed fields
+    assert (model.config.hidden_dropout_prob, model.config.unpad_tokens, model.config.fast_dropout) == (0.3, True, True)
+
+
+def test_a_config_override_of_the_wrong_type_is_refused_in_one_line_naming_the_field(tmp_path):
+    with pytest.raises(SettingsError, match=r"^config_overrides: Field 'unpad_tokens' expected bool, got str "
+                                            r"\(value: 'maybe'\); give a value of that type$"):
+        ModelSettings(config_overrides="unpad_tokens=maybe").config(make_tokenizer(tmp_path / "t"))
+    with pytest.raises(SettingsError, match=r"^config_overrides: Field 'share_ffn' expected bool"):
+        ModelSettings(config_overrides="share_ffn=maybe").check()
+    tokenizer = make_tokenizer(tmp_path / "tokenizer")
+    folder = tiny_mlm_folder(tmp_path / "mlm", tokenizer)
+    with pytest.raises(SettingsError, match=r"^config_overrides: Field 'fast_dropout' expected bool, got int"):
+        initial_classifier(make_task(["the cat ."], ["a dog ."]), tokenizer, pretrained=str(folder),
+                           model_settings=ModelSettings(config_overrides="fast_dropout=2"))
 
 
 # --- 4. the pre-trained arm takes MLM folders only ---------------------------------------------------------------

@@ -13,6 +13,7 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from huggingface_hub.errors import StrictDataclassError
 from transformers import TrainingArguments
 
 from .data.corpus import DEFAULT_SUBSET_SEED
@@ -273,6 +274,15 @@ class TokenizerSettings:
         return load_tokenizer(self.tokenizer or default)
 
 
+def config_error(err: Exception) -> str:
+    """The model config's complaint in one line: its own ValueError, or the strict type check of a field (whose
+    message spans lines: "Validation error for field ...", then the TypeError)."""
+    if isinstance(err, StrictDataclassError):
+        cause = str(err).strip().splitlines()[-1].strip().removeprefix("TypeError: ")
+        return f"config_overrides: {cause}; give a value of that type"
+    return str(err)
+
+
 @dataclass
 class ModelSettings:
     """The architecture: a preset of the paper, or a config.json / model folder, with fields overridden."""
@@ -312,8 +322,8 @@ class ModelSettings:
             stand_ins = dict(pad_token_id=0, cls_token_id=1, sep_token_id=2, mask_token_id=3)
             try:
                 config = ConvBertConfig.from_preset(self.preset, **{**stand_ins, **overrides})
-            except ValueError as err:
-                raise SettingsError(str(err)) from None
+            except (ValueError, StrictDataclassError) as err:
+                raise SettingsError(config_error(err)) from None
             self.check_max_length(config)
         elif not Path(self.preset).exists():
             raise SettingsError(f"unknown preset {self.preset!r}; use one of {', '.join(PRESETS)} or a path to a config.json")
@@ -336,11 +346,13 @@ class ModelSettings:
         if self.preset in PRESETS:
             try:
                 config = ConvBertConfig.from_preset(self.preset, **{**from_tokenizer, **overrides})
-            except ValueError as err:  # the config's own check of its fields: a mistake in preset or overrides
-                raise SettingsError(str(err)) from None
+            except (ValueError, StrictDataclassError) as err:  # the config's own checks: a mistake in the overrides
+                raise SettingsError(config_error(err)) from None
         elif Path(self.preset).exists():
             try:
                 config = ConvBertConfig.from_pretrained(self.preset, **overrides)
+            except StrictDataclassError as err:
+                raise SettingsError(config_error(err)) from None
             except (OSError, ValueError) as err:
                 raise SettingsError(f"cannot read the preset {self.preset}: {str(err).strip().splitlines()[0]}") from None
         else:

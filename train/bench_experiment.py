@@ -6,8 +6,9 @@ Runs train/experiment.py on train/configs/quick.yaml twice, one after the other,
 own (so nothing is cached), nothing else should run meanwhile:
 - now: the config as it is, `--jobs 2` (one thread per run, in workers that import transformers once);
 - sequential: the config without its speed settings (SDPA attention, padding tokens through every layer, torch's
-  dropout masks, a validation evaluation after every fine-tuning epoch), one run at a time with 2 threads and a Python start per run (`--jobs 1 --threads_per_run 2
-  --launcher <this python>`), as the main job ran before `--jobs` existed.
+  dropout masks, a validation evaluation after every fine-tuning epoch), one run at a time with 2 threads and a
+  Python start per run (`--jobs 1 --threads_per_run 2 --launcher <this python>`), as the main job ran before
+  `--jobs` existed.
 For each: the wall-clock of the whole job and of its fine-tuning part (from the end of the last pre-training to
 the end) and the table's gaps; then the ratios. Writes OUTPUT_DIR/bench.md and bench.json.
 """
@@ -33,8 +34,6 @@ PATHS = {
                    "--launcher", sys.executable],
 }
 PRETRAINING_DONE = re.compile(r"^\[done\] \d+/\d+ pre-training ")
-
-
 SPEED_OVERRIDES = ("unpad_tokens", "fast_dropout")  # model fields that change speed, not the model
 
 

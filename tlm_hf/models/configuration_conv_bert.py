@@ -116,8 +116,9 @@ class ConvBertConfig(PreTrainedConfig):
       (dense layers, LayerNorms, GELU, dropout) run on the real tokens only, and attention pads its queries, keys
       and values back for the padded positions it masks anyway. Random batches of texts of uneven lengths are a
       fifth to two fifths padding. Every real token gets the same arithmetic (padding positions come back as zero
-      hidden states); hidden dropout then draws fewer random numbers, so a training run's masks and last digits
-      differ from a padded run's. Not with `output_hidden_states`, which then returns padded states as usual.
+      hidden states, but for the few kept to round the rows up to a bucket); hidden dropout then draws fewer random
+      numbers, so a training run's masks and last digits differ from a padded run's. Not with
+      `output_hidden_states`, which then returns padded states as usual.
     - `fast_dropout`: on a CPU, dropout masks from 16 random bits per element instead of torch's Bernoulli draws,
       which cost a 64-bit random number each where torch does not use MKL's generator (AMD CPUs): there dropout
       is a fifth of a tiny model's fine-tuning step. The same distribution (the drop probability rounded to a
