@@ -13,7 +13,7 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from huggingface_hub.errors import StrictDataclassError
+from huggingface_hub.dataclasses import type_validator
 from transformers import TrainingArguments
 
 from .data.corpus import DEFAULT_SUBSET_SEED
@@ -274,15 +274,6 @@ class TokenizerSettings:
         return load_tokenizer(self.tokenizer or default)
 
 
-def config_error(err: Exception) -> str:
-    """The model config's complaint in one line: its own ValueError, or the strict type check of a field (whose
-    message spans lines: "Validation error for field ...", then the TypeError)."""
-    if isinstance(err, StrictDataclassError):
-        cause = str(err).strip().splitlines()[-1].strip().removeprefix("TypeError: ")
-        return f"config_overrides: {cause}; give a value of that type"
-    return str(err)
-
-
 @dataclass
 class ModelSettings:
     """The architecture: a preset of the paper, or a config.json / model folder, with fields overridden."""
@@ -295,13 +286,19 @@ class ModelSettings:
     attn_implementation: str | None = None
 
     def overrides(self) -> dict:
-        """config_overrides as typed values; a key that is not a ConvBertConfig field is refused, naming the nearest."""
+        """config_overrides as typed values; a key that is not a ConvBertConfig field is refused, naming the nearest,
+        and so is a value not of its field's type (the check the config runs when it is built, here in one line)."""
         from .models.configuration_conv_bert import ConvBertConfig
 
         overrides = parse_key_values(self.config_overrides, setting="config_overrides", typed=True)
-        known = {f.name for f in dataclasses.fields(ConvBertConfig)} | {"num_labels"}
-        refuse_unknown(overrides, known, "config_overrides: {key!r} is not a field of the model's config; ",
-                       "check the spelling (see ConvBertConfig)")
+        fields = {f.name: f.type for f in dataclasses.fields(ConvBertConfig)}
+        refuse_unknown(overrides, {*fields, "num_labels"}, "config_overrides: {key!r} is not a field of the model's "
+                       "config; ", "check the spelling (see ConvBertConfig)")
+        for key, value in overrides.items():
+            try:
+                type_validator(key, value, fields.get(key, int))  # num_labels, not a field: an int
+            except TypeError as err:
+                raise SettingsError(f"config_overrides: {err}; give a value of that type") from None
         return overrides
 
     def check_max_length(self, config) -> None:
@@ -322,8 +319,8 @@ class ModelSettings:
             stand_ins = dict(pad_token_id=0, cls_token_id=1, sep_token_id=2, mask_token_id=3)
             try:
                 config = ConvBertConfig.from_preset(self.preset, **{**stand_ins, **overrides})
-            except (ValueError, StrictDataclassError) as err:
-                raise SettingsError(config_error(err)) from None
+            except ValueError as err:
+                raise SettingsError(str(err)) from None
             self.check_max_length(config)
         elif not Path(self.preset).exists():
             raise SettingsError(f"unknown preset {self.preset!r}; use one of {', '.join(PRESETS)} or a path to a config.json")
@@ -346,13 +343,11 @@ class ModelSettings:
         if self.preset in PRESETS:
             try:
                 config = ConvBertConfig.from_preset(self.preset, **{**from_tokenizer, **overrides})
-            except (ValueError, StrictDataclassError) as err:  # the config's own checks: a mistake in the overrides
-                raise SettingsError(config_error(err)) from None
+            except ValueError as err:  # the config's own check of its fields: a mistake in preset or overrides
+                raise SettingsError(str(err)) from None
         elif Path(self.preset).exists():
             try:
                 config = ConvBertConfig.from_pretrained(self.preset, **overrides)
-            except StrictDataclassError as err:
-                raise SettingsError(config_error(err)) from None
             except (OSError, ValueError) as err:
                 raise SettingsError(f"cannot read the preset {self.preset}: {str(err).strip().splitlines()[0]}") from None
         else:

@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from tlm_hf.fileio import atomic_write, write_json
+from tlm_hf.settings import parse_key_values
 from tlm_hf.training.flops import cpu_name
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,9 +40,9 @@ SPEED_OVERRIDES = ("unpad_tokens", "fast_dropout")  # model fields that change s
 
 def sequential_overrides(config: Path) -> list[str]:
     """`--config_overrides` of the config's model without its speed fields."""
-    overrides = yaml.safe_load(config.read_text()).get("config_overrides") or ""
-    kept = [item for item in overrides.split(",") if item and item.split("=")[0].strip() not in SPEED_OVERRIDES]
-    return ["--config_overrides", ",".join(kept)]
+    overrides = parse_key_values(yaml.safe_load(config.read_text()).get("config_overrides"), setting="config_overrides")
+    return ["--config_overrides", ",".join(f"{key}={value}" for key, value in overrides.items()
+                                           if key not in SPEED_OVERRIDES)]
 
 
 def run_path(name: str, folder: Path, config: Path) -> dict:

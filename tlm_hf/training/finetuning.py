@@ -14,14 +14,12 @@ from pathlib import Path
 
 import evaluate
 from datasets import DatasetDict
-from huggingface_hub.errors import StrictDataclassError
 from transformers import DataCollatorWithPadding, Trainer, set_seed
 
 from ..data.tokenizer import match_tokenizer
 from ..errors import SettingsError
 from ..models.configuration_conv_bert import ConvBertConfig
 from ..models.modeling_conv_bert import ConvBertForSequenceClassification
-from ..settings import config_error
 from .runs import evaluations_to_the_end, load_model_folder, model_folder_config
 
 # Config fields a fine-tuning may change on a pre-trained folder: how it is trained, pooled and run, not its
@@ -118,11 +116,8 @@ def classifier_start(tokenizer, *, pretrained=None, scratch: bool = False, model
         model_folder_config(pretrained, role=role, weights=False)
     else:
         check_pretraining_folder(pretrained, role=role)
-    try:
-        config = ConvBertConfig.from_pretrained(pretrained, **folder_overrides(model_settings, pretrained, role=role),
-                                                attn_implementation=model_settings and model_settings.attn_implementation)
-    except (ValueError, StrictDataclassError) as err:  # the config's own checks of an override
-        raise SettingsError(config_error(err)) from None
+    config = ConvBertConfig.from_pretrained(pretrained, **folder_overrides(model_settings, pretrained, role=role),
+                                            attn_implementation=model_settings and model_settings.attn_implementation)
     match_tokenizer(config, tokenizer)
     if model_settings is not None:
         model_settings.check_max_length(config)
