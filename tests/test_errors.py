@@ -20,17 +20,26 @@ def raising(error):
     return parse_settings
 
 
+def make_parse_settings_raise(monkeypatch, error):
+    """parse_settings raises `error`, in the library and in every command that imported it."""
+    import tlm_hf.commands.experiment
+    import tlm_hf.commands.finetune
+    import tlm_hf.commands.pretrain
+
+    for module in (tlm_hf.arguments, tlm_hf.commands.experiment, tlm_hf.commands.finetune, tlm_hf.commands.pretrain):
+        monkeypatch.setattr(module, "parse_settings", raising(error))
+
+
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_a_value_error_inside_the_library_reaches_the_user_with_its_traceback(script, monkeypatch):
-    monkeypatch.setattr(tlm_hf.arguments, "parse_settings", raising(ValueError("a bug of ours")))
+    make_parse_settings_raise(monkeypatch, ValueError("a bug of ours"))
     with pytest.raises(ValueError, match="a bug of ours"):  # not SystemExit: the traceback is printed
         run_script(script, {})
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_a_missing_file_the_user_named_ends_the_script_with_one_line(script, monkeypatch):
-    monkeypatch.setattr(tlm_hf.arguments, "parse_settings",
-                        raising(MissingFileError("no file matches 'corpus.txt'; check the path or glob")))
+    make_parse_settings_raise(monkeypatch, MissingFileError("no file matches 'corpus.txt'; check the path or glob"))
     with pytest.raises(SystemExit, match=rf"^{script}: error: no file matches 'corpus.txt'; check the path or glob$"):
         run_script(script, {})
 

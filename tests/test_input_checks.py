@@ -117,7 +117,7 @@ def test_experiment_plan_refuses_a_value_out_of_range_before_the_first_run(exper
 
 
 def test_experiment_passes_report_to_none_as_the_word():
-    (pretraining,) = [run for run in plan(pretrain_args="report_to=none").runs() if run.script == "pretrain.py"]
+    (pretraining,) = [run for run in plan(pretrain_args="report_to=none").runs() if run.stage == "pretraining"]
     assert pretraining.settings["report_to"] == "none"
 
 

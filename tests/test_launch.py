@@ -76,17 +76,17 @@ def test_a_run_waits_for_the_pre_training_it_reads(tmp_path):
     from tlm_hf.training.launch import _waits
     from tlm_hf.training.experiments import PlannedRun
 
-    pre = PlannedRun("pretrain.py", {}, tmp_path / "pre", "pre", "pretraining_stats.json")
-    fine = PlannedRun("finetune.py", {"pretrained": str(tmp_path / "pre")}, tmp_path / "ft", "ft", "results.json")
-    scratch = PlannedRun("finetune.py", {"scratch": True}, tmp_path / "s", "s", "results.json")
+    pre = PlannedRun("pretraining", {}, tmp_path / "pre", "pre", "pretraining_stats.json")
+    fine = PlannedRun("finetuning", {"pretrained": str(tmp_path / "pre")}, tmp_path / "ft", "ft", "results.json")
+    scratch = PlannedRun("finetuning", {"scratch": True}, tmp_path / "s", "s", "results.json")
     assert _waits(fine, {pre.run_dir}) and not _waits(fine, set()) and not _waits(scratch, {pre.run_dir})
 
 
 def test_a_dry_run_lists_what_would_run_and_starts_nothing(tmp_path, capsys):
     from tlm_hf.training.experiments import PlannedRun
 
-    runs = [PlannedRun("pretrain.py", {}, tmp_path / "pre", "pre", "pretraining_stats.json")]
-    assert run_plan(runs, scripts=REPO / "train", jobs=2, dry_run=True) == {tmp_path / "pre": None}
+    runs = [PlannedRun("pretraining", {}, tmp_path / "pre", "pre", "pretraining_stats.json")]
+    assert run_plan(runs, jobs=2, dry_run=True) == {tmp_path / "pre": None}
     assert "[would run] 1/1 pre" in capsys.readouterr().out and not (tmp_path / "pre").exists()
 
 
@@ -107,42 +107,50 @@ def test_pre_trainings_start_before_the_fine_tunes_that_are_ready(tmp_path, monk
         def __exit__(self, *exc):
             return False
 
-        def submit(self, execute, script, argv, log):
+        def submit(self, execute, stage, argv, log):
             import concurrent.futures
             import json as json_
 
             run_dir = Path(argv[argv.index("--output_dir") + 1])
             started.append(run_dir.name)
-            done = "pretraining_stats.json" if script.endswith("pretrain.py") else "results.json"
+            done = "pretraining_stats.json" if stage == "pretraining" else "results.json"
             (run_dir / done).write_text(json_.dumps({"name": run_dir.name}))
             future = concurrent.futures.Future()
             future.set_result(None)
             return future
 
     monkeypatch.setattr(launch.concurrent.futures, "ProcessPoolExecutor", Immediate)
-    runs = [PlannedRun("finetune.py", {"scratch": True}, tmp_path / "scratch", "scratch", "results.json"),
-            PlannedRun("pretrain.py", {}, tmp_path / "pre", "pre", "pretraining_stats.json"),
-            PlannedRun("finetune.py", {"pretrained": str(tmp_path / "pre")}, tmp_path / "ft", "ft", "results.json")]
-    outcomes = run_plan(runs, scripts=REPO / "train", jobs=1)
+    runs = [PlannedRun("finetuning", {"scratch": True}, tmp_path / "scratch", "scratch", "results.json"),
+            PlannedRun("pretraining", {}, tmp_path / "pre", "pre", "pretraining_stats.json"),
+            PlannedRun("finetuning", {"pretrained": str(tmp_path / "pre")}, tmp_path / "ft", "ft", "results.json")]
+    outcomes = run_plan(runs, jobs=1)
     assert started == ["pre", "scratch", "ft"]
     assert outcomes[tmp_path / "ft"] == {"name": "ft"}
 
 
 def test_workers_keep_freed_memory_unless_the_user_set_the_allocator(tmp_path, monkeypatch):
-    """glibc's thresholds go to every worker (fewer page faults, same numbers); a value the user exported wins."""
+    """glibc's thresholds are in the environment the workers start with (fewer page faults, same numbers); a value
+    the user exported wins."""
+    import concurrent.futures
+    import os
+
+    import tlm_hf.training.launch as launch
     from tlm_hf.training.experiments import PlannedRun
     from tlm_hf.training.launch import ALLOCATOR_ENV
 
-    scripts = tmp_path / "scripts"
-    scripts.mkdir()
-    (scripts / "pretrain.py").write_text(
-        "import json, os, sys\n"
-        "def main(argv):\n"
-        "    out = argv[argv.index('--output_dir') + 1]\n"
-        "    env = {k: os.environ.get(k) for k in ('MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_')}\n"
-        "    open(os.path.join(out, 'pretraining_stats.json'), 'w').write(json.dumps(env))\n")
+    seen = {}
+
+    class Recording(concurrent.futures.ThreadPoolExecutor):  # the environment when the worker pool is made
+        def __init__(self, max_workers, **kwargs):
+            seen.update({k: os.environ.get(k) for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")})
+            super().__init__(max_workers)
+
+        def submit(self, execute, stage, argv, log):
+            (Path(argv[argv.index("--output_dir") + 1]) / "pretraining_stats.json").write_text("{}")
+            return super().submit(lambda: None)
+
+    monkeypatch.setattr(launch.concurrent.futures, "ProcessPoolExecutor", Recording)
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "12345")
-    run = PlannedRun("pretrain.py", {}, tmp_path / "pre", "pre", "pretraining_stats.json")
-    seen = run_plan([run], scripts=scripts, jobs=1)[tmp_path / "pre"]
+    run_plan([PlannedRun("pretraining", {}, tmp_path / "pre", "pre", "pretraining_stats.json")], jobs=1)
     assert seen == {"MALLOC_MMAP_THRESHOLD_": ALLOCATOR_ENV["MALLOC_MMAP_THRESHOLD_"], "MALLOC_TRIM_THRESHOLD_": "12345"}

@@ -105,18 +105,18 @@ def plan(**experiment):
     return plan_experiment(exp, CorpusSettings(), TaskSettings(task="ag_news"), ModelSettings(), TokenizerSettings())
 
 
-def folders(experiment_plan, script: str, arm: str = "") -> set:
-    return {run.run_dir for run in experiment_plan.runs() if run.script == script and arm in run.run_dir.name}
+def folders(experiment_plan, stage: str, arm: str = "") -> set:
+    return {run.run_dir for run in experiment_plan.runs() if run.stage == stage and arm in run.run_dir.name}
 
 
 @pytest.mark.parametrize("flag", ["max_steps=10", "gradient_accumulation_steps=2", "warmup_steps=5"])
 def test_a_training_flag_in_pretrain_args_gives_a_new_run_folder(flag):
     base, changed = plan(), plan(pretrain_args=flag)
-    assert folders(changed, "pretrain.py").isdisjoint(folders(base, "pretrain.py"))
+    assert folders(changed, "pretraining").isdisjoint(folders(base, "pretraining"))
     # its fine-tunes follow it; the scratch arm does not read it
-    assert folders(changed, "finetune.py", "pretrained").isdisjoint(folders(base, "finetune.py", "pretrained"))
-    assert folders(changed, "finetune.py", "scratch") == folders(base, "finetune.py", "scratch")
-    assert folders(plan(finetune_args=flag), "finetune.py", "scratch").isdisjoint(folders(base, "finetune.py", "scratch"))
+    assert folders(changed, "finetuning", "pretrained").isdisjoint(folders(base, "finetuning", "pretrained"))
+    assert folders(changed, "finetuning", "scratch") == folders(base, "finetuning", "scratch")
+    assert folders(plan(finetune_args=flag), "finetuning", "scratch").isdisjoint(folders(base, "finetuning", "scratch"))
 
 
 def test_a_speed_only_flag_keeps_the_run_folder():

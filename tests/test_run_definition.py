@@ -118,7 +118,7 @@ def test_attention_set_for_an_experiment_reaches_every_run_and_unset_leaves_ever
     assert all(run.settings.get("attn_implementation") is None for run in unset)
     # a setting added after runs were cached: unset, it leaves the key the run had before it existed
     for run in unset:
-        stage = "pretraining" if run.script == "pretrain.py" else "finetuning"
+        stage = run.stage
         before = {key: value for key, value in run.settings.items() if key != "attn_implementation"}
         if before.get("pretrained"):  # a fine-tune is keyed by its pre-training's folder name, not its path
             before["pretrained"] = Path(before["pretrained"]).name

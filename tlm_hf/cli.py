@@ -1,7 +1,8 @@
 """The `tlm` command line: subcommands that call the library.
 
-Each subcommand is one `_add_<name>` function that declares its flags and one `_run_<name>` function
-that calls the library; `main` wires them together. `stats` and `subset` take the settings of the
+The runs and experiments (pretrain, finetune, experiment, ...) are the commands of `tlm_hf.commands`, the same
+as the scripts in train/. Each other subcommand is one `_add_<name>` function that declares its flags and one
+`_run_<name>` function that calls the library; `main` wires them together. `stats` and `subset` take the settings of the
 training scripts (`tlm_hf.settings`, parsed by `tlm_hf.arguments`), with the same names and meaning.
 """
 
@@ -17,6 +18,28 @@ def _build_parser() -> argparse.ArgumentParser:
     for add in _SUBCOMMANDS:
         add(sub)
     return parser
+
+
+# --- the runs and experiments: tlm_hf.commands -------------------------------------------------------------------
+
+COMMANDS = {  # name -> (module of tlm_hf.commands, help)
+    "pretrain": ("pretrain", "MLM pre-training of a ConvBert on W_s paragraphs, with a named recipe."),
+    "finetune": ("finetune", "Fine-tune a classifier from a pre-trained folder or from scratch."),
+    "experiment": ("experiment", "One of the paper's tables: pre-train per W_s, fine-tune both arms over seeds."),
+}
+
+
+def _add_commands(sub):
+    for name, (module, help) in COMMANDS.items():
+        p = sub.add_parser(name, help=help, add_help=False, prefix_chars="\0")
+        p.add_argument("flags", nargs=argparse.REMAINDER, help="the settings (--help lists them)")
+        p.set_defaults(run=_run_command, module=module)
+
+
+def _run_command(args):
+    import importlib
+
+    importlib.import_module(f"tlm_hf.commands.{args.module}").main(args.flags, prog=f"tlm {args.command}")
 
 
 # --- convert-reference -------------------------------------------------------------------------
@@ -122,7 +145,7 @@ def _add_publish(sub):
         "publish",
         help="Export a run folder for the Hub with its model card, prove it loads without tlm_hf, and upload it.",
     )
-    p.add_argument("run_dir", help="output folder of train/pretrain.py, train/finetune.py or train/committee.py")
+    p.add_argument("run_dir", help="output folder of tlm pretrain, tlm finetune or a committee")
     p.add_argument("--repo-id", required=True, help="Hub repository, ORG/NAME")
     p.add_argument("--private", action="store_true", help="create the repository as private")
     p.add_argument("--revision", help="branch to upload to (created if missing)")
@@ -203,7 +226,7 @@ def _run_blimp(args):
         atomic_write(args.output, text)
 
 
-_SUBCOMMANDS = [_add_convert_reference, _add_stats, _add_subset, _add_publish, _add_blimp]
+_SUBCOMMANDS = [_add_commands, _add_convert_reference, _add_stats, _add_subset, _add_publish, _add_blimp]
 
 
 def main(argv=None) -> int:

@@ -32,7 +32,6 @@ from tlm_hf.training.recipes import recipe_defaults
 from tlm_hf.training.results import markdown_table, write_results
 from tlm_hf.training.runs import claim_run_dir, load_model_folder, model_folder_config, read_json, run_config
 
-SCRIPTS = Path(__file__).resolve().parent  # finetune.py trains each member
 COLUMNS = {"model": "model", "BERT blocks": "bert_blocks", "CLs": "conv_layers", "d": "d", "kernel": "kernel",
            "No. heads": "heads", "Acc.": "accuracy"}
 
@@ -92,7 +91,7 @@ def main(argv=None):
             if (member_dir / "results.json").exists():
                 model_folder_config(member_dir, role=f"finished member {index}")
             member_runs.append(PlannedRun(
-                "finetune.py", {
+                "finetuning", {
                     "recipe": settings.recipe, **asdict(task), **asdict(member_model), "tokenizer": tokenizer_source,
                     "pretrained": member if from_folder else None, "scratch": settings.scratch,
                     **training, "seed": args.seed + index,  # independent members, each with its own seed
@@ -104,7 +103,7 @@ def main(argv=None):
 
     # -- members: each fine-tuned alone by train/finetune.py, --jobs at a time ---------------------------------------
     try:
-        outcomes = run_plan(member_runs, scripts=SCRIPTS, jobs=settings.jobs, threads=settings.threads_per_run,
+        outcomes = run_plan(member_runs, jobs=settings.jobs, threads=settings.threads_per_run,
                             launcher=None if settings.launcher == "python" else shlex.split(settings.launcher))
     except UserError as err:
         sys.exit(f"committee.py: error: {err}")

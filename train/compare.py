@@ -28,7 +28,6 @@ from tlm_hf.training.experiments import compare_table, plan_experiment, table_ro
 from tlm_hf.training.launch import run_plan
 from tlm_hf.training.results import write_results
 
-SCRIPTS = Path(__file__).resolve().parent  # pretrain.py and finetune.py
 VARIANTS_FILE_KEYS = ("variants", "cumulative", "title")
 VARIANT_KEYS = ("name", "pretrain_args", "config_overrides")
 
@@ -78,7 +77,7 @@ def main(argv=None):
 
     # -- the runs (variants share the runs they have in common), then one row per variant --------------------------
     try:
-        outcomes = run_plan([run for _, plan in plans for run in plan.runs()], scripts=SCRIPTS, jobs=exp.jobs,
+        outcomes = run_plan([run for _, plan in plans for run in plan.runs()], jobs=exp.jobs,
                             threads=exp.threads_per_run, launcher=launcher, dry_run=exp.dry_run)
     except UserError as err:
         sys.exit(f"compare.py: error: {err}")

@@ -202,7 +202,7 @@ def main(argv=None):
     def execute(runs: list) -> dict:
         """{run_dir: done file} of the runs, started unless cached, --jobs at a time (--threads_per_run each)."""
         launcher = None if exp.launcher == "python" else shlex.split(exp.launcher)
-        return run_plan(runs, scripts=SCRIPTS, jobs=exp.jobs, threads=exp.threads_per_run, launcher=launcher,
+        return run_plan(runs, jobs=exp.jobs, threads=exp.threads_per_run, launcher=launcher,
                         dry_run=exp.dry_run)
 
     # -- the runs, claim group by claim group (cached runs are reused, and count 0 in the wall-clock) --------------

@@ -6,6 +6,7 @@ scratch (same architecture, random initialisation). Gap = mean accuracy pre-trai
 """
 
 import io
+import shlex
 import statistics
 import textwrap
 from dataclasses import asdict, dataclass
@@ -23,6 +24,7 @@ from ..settings import (
     check_together,
     parse_key_values,
 )
+from .launch import run_plan
 from .recipes import get_recipe
 from .results import markdown_table, write_results
 from .run_definition import cache_key
@@ -39,13 +41,13 @@ ROW_FIELDS = (
 
 @dataclass
 class PlannedRun:
-    """One child run of an experiment: its script, its complete settings and its cached folder."""
+    """One child run of an experiment: its stage, its complete settings and its cached folder."""
 
-    script: str  # pretrain.py or finetune.py
+    stage: str  # "pretraining" or "finetuning" (tlm_hf.training.launch.STAGE_MODULES)
     settings: dict
     run_dir: Path
     label: str
-    done_file: str  # written last by the script: its presence marks a finished run
+    done_file: str  # written last by the run: its presence marks a finished run
 
 
 @dataclass
@@ -131,27 +133,27 @@ def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer, *,
     scratch_per_row = (bool({**get_recipe(exp.recipe).pretraining, **pretrain_extra}.get("wordpiece_vocab_size"))
                        or "tokenizer" in pretrain_extra)
 
-    def planned(script, settings, *, folder, label, key_extra=None):
-        """One checked run of `script` (pretrain.py or finetune.py) in OUTPUT/`folder` (its `{key}` filled in)."""
-        stage, types, done_file = {
-            "pretrain.py": ("pretraining", PRETRAIN_SETTINGS, "pretraining_stats.json"),
-            "finetune.py": ("finetuning", FINETUNE_SETTINGS, "results.json"),
-        }[script]
+    def planned(stage, settings, *, folder, label, key_extra=None):
+        """One checked run of `stage` (pretraining or finetuning) in OUTPUT/`folder` (its `{key}` filled in)."""
+        types, done_file = {
+            "pretraining": (PRETRAIN_SETTINGS, "pretraining_stats.json"),
+            "finetuning": (FINETUNE_SETTINGS, "results.json"),
+        }[stage]
         where = f"{label} (pretrain_args / finetune_args and the experiment's settings)"
         check_settings(types, settings, where)  # names and ranges
         check_together(settings, where)
         key = cache_key(stage, {**settings, **(key_extra or {})})
-        return PlannedRun(script, settings, out / folder.format(key=key), label, done_file)
+        return PlannedRun(stage, settings, out / folder.format(key=key), label, done_file)
 
     def scratch_run(seed, pretraining=None):
         settings = {"scratch": True, **common, "seed": seed, **_set_only(
             learning_rate=exp.scratch_learning_rate, weight_decay=exp.scratch_weight_decay), **finetuning}
         if pretraining is None:  # the preset's architecture, with the experiment's tokenizer
             settings = {**asdict(model), **asdict(tokenizer), **settings}
-            return planned("finetune.py", settings, folder=f"finetune/scratch-seed{seed}-{{key}}",
+            return planned("finetuning", settings, folder=f"finetune/scratch-seed{seed}-{{key}}",
                            label=f"scratch, seed {seed}")
         # the architecture and tokenizer of the row's pre-trained folder, keyed by its key, not its path
-        return planned("finetune.py", {"pretrained": str(pretraining.run_dir), **settings, "max_length": model.max_length},
+        return planned("finetuning", {"pretrained": str(pretraining.run_dir), **settings, "max_length": model.max_length},
                        folder=f"finetune/scratch-{pretraining.run_dir.name}-seed{seed}-{{key}}",
                        label=f"scratch ({pretraining.label}), seed {seed}",
                        key_extra={"pretrained": pretraining.run_dir.name})
@@ -169,14 +171,14 @@ def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer, *,
             **_set_only(num_train_epochs=exp.pretrain_epochs, learning_rate=exp.pretrain_learning_rate,
                      weight_decay=exp.pretrain_weight_decay), **pretrain_extra,
         }
-        pre = planned("pretrain.py", pretrain, folder=f"pretrain/{name}-{{key}}",
+        pre = planned("pretraining", pretrain, folder=f"pretrain/{name}-{{key}}",
                       label=f"pre-training {row['subset']} W_s={row['w_s']}")
         finetunes = []
         for seed in exp.seeds:  # the tokenizer and architecture come from the pre-trained folder
             settings = {**common, "max_length": model.max_length, "seed": seed, **_set_only(
                 learning_rate=row["learning_rate"], weight_decay=row["weight_decay"]), **finetuning}
             finetunes.append(planned(
-                "finetune.py", {"pretrained": str(pre.run_dir), **settings},
+                "finetuning", {"pretrained": str(pre.run_dir), **settings},
                 folder=f"finetune/pretrained-{name}-seed{seed}-{{key}}",
                 label=f"fine-tuning W_s={row['w_s']} ({row['subset']}), seed {seed}",
                 key_extra={"pretrained": pre.run_dir.name},
@@ -333,3 +335,29 @@ def plot_results(rows: list[dict], title: str = "") -> bytes:
 def write_experiment_results(rows: list[dict], out_dir, title: str = "") -> None:
     """results.json (list of rows), results.csv, results.md and results.png in out_dir."""
     write_results(out_dir, rows, fields=ROW_FIELDS, markdown=experiment_table(rows, title), png=plot_results(rows, title))
+
+
+def run_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer) -> list[dict] | None:
+    """The whole experiment: plan (every run checked first), run what is not cached (`exp.jobs` at a time),
+    tabulate; returns the table's rows (what results.json holds; None for a dry run)."""
+    plan = plan_experiment(exp, corpus, task, model, tokenizer)
+    launcher = None if exp.launcher == "python" else shlex.split(exp.launcher)
+    outcomes = run_plan(plan.runs(), jobs=exp.jobs, threads=exp.threads_per_run, launcher=launcher,
+                        dry_run=exp.dry_run)
+    if exp.dry_run:
+        return None
+    rows = [
+        table_row(row.subset, outcomes[row.pretraining.run_dir], [outcomes[r.run_dir] for r in row.finetunes],
+                  [outcomes[r.run_dir] for r in row.scratch])
+        for row in plan.rows
+    ]
+    first = outcomes[plan.rows[0].scratch[0].run_dir]
+    seeds = f"{len(exp.seeds)} seeds" if len(exp.seeds) > 1 else "1 seed (n=1: no spread)"
+    title = (f"{task.task}: {first['train_size']:,} train / {first['test_size']:,} test, {model.preset}"
+             f"{' (' + model.config_overrides + ')' if model.config_overrides else ''}, recipe {exp.recipe}, {seeds}, "
+             + ("learning rate chosen on validation, test accuracy" if exp.learning_rate_grid
+                else "final-epoch test accuracy"))
+    write_experiment_results(rows, exp.output_dir, title)
+    print(experiment_table(rows, title))
+    print(f"wrote {exp.output_dir}/results.json, results.csv, results.md, results.png")
+    return rows

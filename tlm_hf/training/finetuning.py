@@ -1,6 +1,8 @@
-"""Fine-tuning a ConvBert classifier on a task: tokenisation, label checks, the model, Trainer, accuracy.
+"""Fine-tuning a ConvBert classifier on a task: tokenisation, label checks, the model, Trainer, accuracy, the run.
 
-`train/finetune.py` is the script around these; the soft committee fine-tunes its members with them too:
+`finetune` is the run: typed settings (`tlm_hf.settings.FINETUNE_SETTINGS` and Trainer's arguments) in, what it
+writes to results.json out; `tlm finetune` and train/finetune.py are its command line (`tlm_hf.commands.finetune`).
+The soft committee fine-tunes its members with the parts:
 
     start = classifier_start(tokenizer, pretrained="runs/pretrain")  # checked once; scratch=True for scratch
     model = make_classifier(start, task)
@@ -13,14 +15,24 @@ import dataclasses
 from pathlib import Path
 
 import evaluate
+import torch
 from datasets import DatasetDict
-from transformers import DataCollatorWithPadding, Trainer, set_seed
+from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
 from ..data.tokenizer import match_tokenizer
-from ..errors import SettingsError
+from ..errors import MissingFileError, SettingsError
+from ..hub.publish import push_run, take_over_trainer_push
 from ..models.configuration_conv_bert import ConvBertConfig
 from ..models.modeling_conv_bert import ConvBertForSequenceClassification
-from .runs import evaluations_to_the_end, load_model_folder, model_folder_config
+from .runs import (
+    claim_run_dir,
+    evaluations_to_the_end,
+    load_model_folder,
+    model_folder_config,
+    resume_checkpoint,
+    run_config,
+    write_json,
+)
 
 # Config fields a fine-tuning may change on a pre-trained folder: how it is trained, pooled and run, not its
 # weights' shapes. Any other config_overrides cannot apply to a folder's architecture and are refused.
@@ -236,3 +248,72 @@ def fine_tune_selecting_lr(make_model, tokenizer, task: DatasetDict, args, learn
         "accuracy_per_epoch": [accuracy], "learning_rate": learning_rate, "validation_accuracy": summary["accuracy_final"],
         "learning_rate_search": candidates,
     }
+
+
+# --- the run ---------------------------------------------------------------------------------------------------
+
+DONE_FILE = "results.json"  # written last: its presence marks a finished run
+
+
+def finetune(settings, task, model_settings, tokenizer_settings, args: TrainingArguments) -> dict:
+    """Fine-tune as the settings say (the dataclasses of `tlm_hf.settings.FINETUNE_SETTINGS` and Trainer's
+    arguments) into `args.output_dir`; returns what results.json holds. Raises a UserError for input that cannot
+    be run, before the run folder is claimed."""
+    # -- the run's threads, seed, tokenizer, task and starting model; its folder -----------------------------------
+    if settings.threads:  # fixed per run by experiments, so that running several at once changes no number
+        torch.set_num_threads(settings.threads)
+    set_seed(args.seed)
+    try:
+        tokenizer = tokenizer_settings.load(default=settings.pretrained or "bert-base-uncased")
+    except MissingFileError:
+        if settings.pretrained and not tokenizer_settings.tokenizer:  # blame the folder, not its tokenizer
+            model_folder_config(settings.pretrained, role="--pretrained", weights=False)
+        raise
+    task_data = task.load()
+
+    # checked once (scratch: the architecture of the pre-trained folder, or of the preset, random weights)
+    start = classifier_start(tokenizer, pretrained=settings.pretrained, scratch=settings.scratch,
+                             model_settings=model_settings)
+
+    def make_model():
+        return make_classifier(start, task_data)
+
+    model = make_model()  # built before the run folder is claimed, so a bad architecture fails first
+    run_dir = Path(args.output_dir)
+    checkpoint = resume_checkpoint(run_dir / "checkpoints", settings.resume)  # the newest complete one
+    push_to_hub = take_over_trainer_push(args)  # the run folder is pushed at the end, with its card
+    # claimed only now, after everything that can be checked was: a refused run leaves the folder as it was
+    claim_run_dir(run_dir, run_config((settings, task, model_settings, tokenizer_settings), args),
+                  main_process=args.should_save)
+
+    # -- training: test accuracy after every epoch, or (with learning_rates) the learning rate chosen on the
+    # validation split and the chosen model's test accuracy ---------------------------------------------------------
+    args.output_dir = str(run_dir / "checkpoints")
+    if settings.learning_rates:
+        trainer, summary = fine_tune_selecting_lr(make_model, tokenizer, task_data, args, settings.learning_rates,
+                                                  max_length=model_settings.max_length)
+    else:
+        trainer, summary = fine_tune(model, tokenizer, task_data, args, max_length=model_settings.max_length,
+                                     resume_from_checkpoint=checkpoint)
+
+    # -- save: classifier + tokenizer, then results.json (written last: its presence marks a finished run) -----
+    trainer.save_model(str(run_dir))
+    results = {
+        "task": task.task, "arm": "scratch" if settings.scratch else "pretrained",
+        "pretrained_from": None if settings.scratch else settings.pretrained, "seed": args.seed, **summary,
+        "train_size": len(task_data["train"]), "test_size": len(task_data["test"]),
+        "validation_size": len(task_data["validation"]) if "validation" in task_data else 0,
+        "num_labels": model.config.num_labels, "learning_rate": summary.get("learning_rate", args.learning_rate),
+        "weight_decay": args.weight_decay, "num_train_epochs": args.num_train_epochs,
+        "batch_size": args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size,
+        "architecture": {k: getattr(model.config, k) for k in (
+            "hidden_size", "num_hidden_layers", "num_attention_heads", "num_conv_layers", "vocab_size")},
+    }
+    if trainer.is_world_process_zero():
+        write_json(run_dir / DONE_FILE, results)
+        print(f"test accuracy: final {summary['accuracy_final']:.4f}, best {summary['accuracy_best']:.4f} "
+              f"(epoch {summary['best_epoch']})")
+        if push_to_hub:
+            print(f"pushed {run_dir} with its model card: {push_run(run_dir, args)}")
+    return results
+

@@ -1,18 +1,18 @@
 """Runs a plan of cached runs: each once, a run after the runs it reads, up to `jobs` at a time.
 
-The runs are train/pretrain.py and train/finetune.py called as functions (their `main(argv)`) inside long-lived
-worker processes, so transformers and torch are imported once per worker, not once per run. Each worker is a
-fresh interpreter (spawn) whose output goes to the run's own `log.txt`; the console gets one progress line per
+The runs are the library's pre-training and fine-tuning (`pretraining.pretrain`, `finetuning.finetune`), called
+inside long-lived worker processes, so transformers and torch are imported once per worker, not once per run.
+Each worker is a fresh interpreter (spawn) whose output goes to the run's own `log.txt`; the console gets one progress line per
 run. Every run gets the same fixed number of CPU threads (its `threads` setting, written into its settings), so
 `jobs` changes how long a plan takes, never a number in it. With a launcher other than `python` (e.g.
-`accelerate launch` on several GPUs) each run is a process of its own, as before.
+`accelerate launch` on several GPUs) each run is a process of its own (`LAUNCHER -m MODULE ARGS`).
 """
 
 import concurrent.futures
 import contextlib
+import importlib
 import multiprocessing
 import os
-import runpy
 import subprocess
 import sys
 import time
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import SettingsError
+from ..errors import SettingsError, UserError
 from .runs import atomic_write, last_complete_checkpoint, read_json
 
 
@@ -44,9 +44,11 @@ def _keep_freed_memory() -> None:
             os.environ.setdefault(name, value)
 
 
-# --- inside a worker process ---------------------------------------------------------------------------------
+# The command that runs each stage of a plan (PlannedRun.stage) as a process of its own, under a launcher.
+STAGE_MODULES = {"pretraining": "tlm_hf.commands.pretrain", "finetuning": "tlm_hf.commands.finetune"}
 
-_MAINS: dict[str, object] = {}  # script path -> its main(argv), loaded once per worker
+
+# --- inside a worker process ---------------------------------------------------------------------------------
 
 
 def _start_worker(threads: int | None, devices: list[str], counter) -> None:
@@ -54,9 +56,6 @@ def _start_worker(threads: int | None, devices: list[str], counter) -> None:
     with counter.get_lock():
         index = counter.value
         counter.value += 1
-    # Each run is the main process of its own training (a seeded DataCollatorForLanguageModeling refuses to run in
-    # a process that is not called MainProcess unless it is a DataLoader worker)
-    multiprocessing.current_process().name = "MainProcess"
     if sys.platform.startswith("linux"):  # a worker dies with its experiment, however the experiment ends
         import ctypes
         import signal
@@ -70,22 +69,26 @@ def _start_worker(threads: int | None, devices: list[str], counter) -> None:
         torch.set_num_threads(threads)
 
 
-def _run_in_worker(script: str, argv: list[str], log_file: str) -> str | None:
-    """Run `script`'s main(argv) with every output (Python's and C's) going to `log_file`; return the one-line
-    error of a run that refused its input (None when it finished). A bug raises, and keeps its traceback."""
+def _run_in_worker(stage: str, argv: list[str], log_file: str) -> str | None:
+    """Run the `stage` from its settings file and flags (`argv`) with every output (Python's and C's) going to
+    `log_file`; return the one-line error of a run that refused its input (None when it finished). A bug raises,
+    and keeps its traceback."""
+    from ..arguments import parse_settings
+    from ..settings import FINETUNE_SETTINGS, PRETRAIN_SETTINGS
+    from .finetuning import finetune
+    from .pretraining import pretrain
     from .runs import release_run_dirs
 
-    if script not in _MAINS:
-        _MAINS[script] = runpy.run_path(script, run_name="tlm_worker")["main"]
+    types, run = {"pretraining": (PRETRAIN_SETTINGS, pretrain), "finetuning": (FINETUNE_SETTINGS, finetune)}[stage]
     sys.stdout.flush(), sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
     with open(log_file, "a") as log:
         os.dup2(log.fileno(), 1), os.dup2(log.fileno(), 2)
         try:
-            _MAINS[script](argv)
-        except SystemExit as exit:
-            if exit.code not in (None, 0):
-                return str(exit.code)
+            run(*parse_settings(types, argv, stage=stage, required=("output_dir",), prog=stage))
+        except UserError as err:
+            print(f"{stage}: error: {err}", file=sys.stderr)
+            return str(err)
         finally:
             sys.stdout.flush(), sys.stderr.flush()
             os.dup2(saved[0], 1), os.dup2(saved[1], 2)
@@ -97,10 +100,10 @@ def _run_in_worker(script: str, argv: list[str], log_file: str) -> str | None:
 # --- the plan's side ---------------------------------------------------------------------------------------------
 
 
-def _run_as_process(launcher: list[str], script: str, argv: list[str], log_file: str) -> str | None:
+def _run_as_process(launcher: list[str], stage: str, argv: list[str], log_file: str) -> str | None:
     """The run as a process of its own (e.g. under `accelerate launch`), its output into `log_file`."""
     with open(log_file, "a") as log:
-        done = subprocess.run([*launcher, script, *argv], stdout=log, stderr=subprocess.STDOUT)
+        done = subprocess.run([*launcher, "-m", STAGE_MODULES[stage], *argv], stdout=log, stderr=subprocess.STDOUT)
     if done.returncode != 0:
         return f"exited with status {done.returncode}"
     return None
@@ -113,13 +116,13 @@ def _waits(run, unfinished) -> bool:
     return bool(source) and Path(source) in unfinished
 
 
-def run_plan(runs, *, scripts, jobs: int = 1, threads: int | None = None, launcher: list[str] | None = None,
+def run_plan(runs, *, jobs: int = 1, threads: int | None = None, launcher: list[str] | None = None,
              dry_run: bool = False, devices: list[str] | None = None) -> dict:
     """Every run of `runs` (PlannedRun, see experiments.py) that has not finished before, up to `jobs` at a time;
     returns {run_dir: its done file as a dict} (None for runs a dry run would start).
 
-    scripts: the folder of pretrain.py and finetune.py. threads: CPU threads of every run (written into its
-    settings). launcher: None runs the scripts inside worker processes; a command (["accelerate", "launch"])
+    threads: CPU threads of every run (written into its settings). launcher: None runs each run's stage
+    (`STAGE_MODULES`) inside worker processes; a command (["accelerate", "launch"])
     starts each run as its own process. devices: GPU ids to spread the workers over (default all visible).
     A run that fails stops the plan: nothing new starts, the runs already started finish, and the failure's
     one-line error is raised as a SettingsError (a bug in a worker is raised with its traceback).
@@ -154,7 +157,7 @@ def run_plan(runs, *, scripts, jobs: int = 1, threads: int | None = None, launch
         execute = _run_in_worker
     else:
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
-        execute = lambda script, argv, log: _run_as_process(launcher, script, argv, log)  # noqa: E731
+        execute = lambda stage, argv, log: _run_as_process(launcher, stage, argv, log)  # noqa: E731
 
     def start(run):
         run.run_dir.mkdir(parents=True, exist_ok=True)
@@ -167,16 +170,16 @@ def run_plan(runs, *, scripts, jobs: int = 1, threads: int | None = None, launch
         started.append(run)
         print(f"[run] {len(started)}/{total} {run.label}: {run.run_dir} (log.txt; elapsed "
               f"{_format_seconds(time.monotonic() - started_at)}{_estimate(run)})", flush=True)
-        future = pool.submit(execute, str(Path(scripts) / run.script), argv, str(run.run_dir / "log.txt"))
+        future = pool.submit(execute, run.stage, argv, str(run.run_dir / "log.txt"))
         running[future] = (run, time.monotonic())
 
     def _estimate(_run) -> str:
-        """Time left: each kind of run (its script) as long as its finished ones took on average, `jobs` at once."""
+        """Time left: each kind of run (its stage) as long as its finished ones took on average, `jobs` at once."""
         left = [r for r in pending.values()] + [r for r, _ in running.values()]
-        known = {script: sum(times) / len(times) for script, times in durations.items()}
-        if not left or any(r.script not in known for r in left):
+        known = {stage: sum(times) / len(times) for stage, times in durations.items()}
+        if not left or any(r.stage not in known for r in left):
             return ""
-        return f", about {_format_seconds(sum(known[r.script] for r in left) / jobs)} left"
+        return f", about {_format_seconds(sum(known[r.stage] for r in left) / jobs)} left"
 
     running, started, failure = {}, [], None
     with pool:
@@ -185,7 +188,7 @@ def run_plan(runs, *, scripts, jobs: int = 1, threads: int | None = None, launch
                 unfinished = {*pending, *(r.run_dir for r, _ in running.values())}
                 ready = [r for r in pending.values() if not _waits(r, unfinished)]
                 # pre-trainings first: they are the long runs that the others wait for
-                ready = next((r for r in ready if r.script == "pretrain.py"), ready[0] if ready else None)
+                ready = next((r for r in ready if r.stage == "pretraining"), ready[0] if ready else None)
                 if ready is None:
                     break
                 del pending[ready.run_dir]
@@ -199,10 +202,10 @@ def run_plan(runs, *, scripts, jobs: int = 1, threads: int | None = None, launch
                 if error is not None:
                     failure = failure or f"{run.label} failed: {error} (its log: {run.run_dir / 'log.txt'})"
                     continue
-                durations.setdefault(run.script, []).append(time.monotonic() - began)
+                durations.setdefault(run.stage, []).append(time.monotonic() - began)
                 outcomes[run.run_dir] = read_json(run.run_dir / run.done_file)
                 print(f"[done] {total - len(pending) - len(running)}/{total} {run.label} in "
-                      f"{_format_seconds(durations[run.script][-1])}", flush=True)
+                      f"{_format_seconds(durations[run.stage][-1])}", flush=True)
             if failure is not None:
                 pending.clear()  # nothing new starts; the runs already started finish and keep their folders
     if failure is not None:

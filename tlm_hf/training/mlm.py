@@ -73,7 +73,10 @@ def masked_heldout(paragraphs: Dataset, tokenizer, *, max_length: int = 128, see
     """Held-out paragraphs with fixed masks: the tokenizer's columns, masked, and their `labels` (-100 where not
     masked; for a byte-level model, the masked tokens' bytes)."""
     data = tokenize_paragraphs(paragraphs, tokenizer, max_length=max_length)
-    masking = masking_collator(tokenizer, byte_level=byte_level, seed=seed, **HELDOUT_MASKING)
+    # The token masks come from torch's generator, seeded below. transformers' own seed option would refuse to run
+    # in a process not named MainProcess (as a plan's worker is); seeding the global generator gives the same masks.
+    masking = masking_collator(tokenizer, byte_level=byte_level, **({"seed": seed} if byte_level else {}),
+                               **HELDOUT_MASKING)
 
     def mask(batch):
         rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
@@ -82,7 +85,7 @@ def masked_heldout(paragraphs: Dataset, tokenizer, *, max_length: int = 128, see
         return {key: [row[:n].tolist() for row, n in zip(masked[key], lengths)]
                 for key in (*batch, "labels") if key != "attention_mask"}
 
-    with torch.random.fork_rng(devices=[]):  # fixed masks also where a collator ignores its seed (transformers 5.17)
+    with torch.random.fork_rng(devices=[]):  # fixed masks, the caller's random state untouched
         torch.manual_seed(seed)
         return data.map(mask, batched=True, batch_size=1000, desc="Masking held-out paragraphs",
                         load_from_cache_file=False)
