@@ -96,14 +96,12 @@ def test_the_main_job_benchmark_times_each_path_and_its_fine_tuning_part_and_ref
 
 
 
-def test_the_benchmark_s_sequential_path_drops_the_speed_fields_keeping_the_other_model_overrides(tmp_path):
+def test_the_benchmark_s_sequential_path_turns_the_speed_switches_off():
     bench = runpy.run_path(str(REPO / "train" / "bench_experiment.py"))
-    config = tmp_path / "quick.yaml"
-    overrides = "hidden_size=128,unpad_tokens=true,classifier_pooling=mean,fast_dropout=true"
-    config.write_text(yaml.safe_dump({"config_overrides": overrides}))
-    assert bench["sequential_overrides"](config) == ["--config_overrides", "hidden_size=128,classifier_pooling=mean"]
-    config.write_text(yaml.safe_dump({"w_s": [24]}))
-    assert bench["sequential_overrides"](config) == ["--config_overrides", ""]
+    sequential = bench["PATHS"]["sequential"]
+    for switch in ("--unpad_tokens", "--fast_dropout"):
+        assert sequential[sequential.index(switch) + 1] == "false"
+    assert sequential[sequential.index("--attn_implementation") + 1] == "sdpa"
 
 
 def test_rows_must_match_the_number_of_w_s_values():

@@ -493,3 +493,42 @@ def test_every_option_loads_with_remote_code_where_tlm_hf_cannot_be_imported(tmp
 def test_invalid_option_fails_at_construction_naming_the_field(overrides, message):
     with pytest.raises(ValueError, match=message):
         tiny_config(**overrides)
+
+
+# --- speed switches are run settings -----------------------------------------------------------------------------
+
+
+def test_a_run_with_the_speed_switches_on_saves_a_config_without_them_and_loads_to_the_same_logits(tmp_path):
+    """unpad_tokens and fast_dropout act in the run and are recorded in its run_config.json, not in the config.json
+    that goes to the Hub; the saved model gives the same logits with them off as with them on."""
+    import json
+
+    from model_helpers import padded_batch
+    from training_helpers import run_script, tiny_files
+
+    files = {key: value for key, value in tiny_files(tmp_path).items() if key != "corpus"}
+    settings = {**files, "scratch": True, "num_train_epochs": 1, "per_device_train_batch_size": 8,
+                "unpad_tokens": True, "fast_dropout": True, "output_dir": str(tmp_path / "ft")}
+    run_script("finetune.py", settings)
+    saved = json.loads((tmp_path / "ft" / "config.json").read_text())
+    assert not {"unpad_tokens", "fast_dropout"} & set(saved)
+    recorded = json.loads((tmp_path / "ft" / "run_config.json").read_text())["settings"]
+    assert recorded["unpad_tokens"] is True and recorded["fast_dropout"] is True
+
+    plain = AutoModelForSequenceClassification.from_pretrained(tmp_path / "ft").eval()
+    fast = ConvBertForSequenceClassification.from_pretrained(tmp_path / "ft", unpad_tokens=True).eval()
+    assert (plain.config.unpad_tokens, fast.config.unpad_tokens) == (False, True)
+    input_ids, attention_mask = padded_batch(plain.config.vocab_size, (7, 3), 0)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(input_ids, attention_mask=attention_mask).logits,
+                                   plain(input_ids, attention_mask=attention_mask).logits)
+
+
+def test_config_overrides_still_take_the_speed_switches_as_before_the_run_settings(tmp_path):
+    from data_helpers import make_tokenizer
+
+    from tlm_hf.settings import ModelSettings
+
+    config = ModelSettings(preset="bert-1-h24", config_overrides="unpad_tokens=true").config(
+        make_tokenizer(tmp_path / "t"))
+    assert config.unpad_tokens is True and "unpad_tokens" not in config.to_dict()

@@ -151,7 +151,7 @@ def test_architecture_override_on_a_pretrained_folder_is_refused_and_dropout_is_
                            model_settings=ModelSettings(config_overrides="num_hidden_layers=3"))
     overrides = "hidden_dropout_prob=0.3,unpad_tokens=true,fast_dropout=true"
     model = initial_classifier(task, tokenizer, pretrained=str(folder), model_settings=ModelSettings(config_overrides=overrides))
-    # applied, as run_config.json records them: dropout, and the two speed fields
+    # applied, as run_config.json records them: dropout, and the two speed switches (their old spelling)
     assert (model.config.hidden_dropout_prob, model.config.unpad_tokens, model.config.fast_dropout) == (0.3, True, True)
 
 

@@ -10,6 +10,7 @@ line. KEY=VALUE text (`corpus_where`, `task_data`, `config_overrides`, ...) has 
 import ast
 import dataclasses
 import difflib
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from transformers import TrainingArguments
 from .data.corpus import DEFAULT_SUBSET_SEED
 from .data.subsets import DEFAULT_AVOID_FRACTION
 from .errors import SettingsError
+
+logger = logging.getLogger(__name__)
+_TOLD_RUN_OPTIONS: set[str] = set()  # each deprecation line once per process
 
 
 def _literal(text: str):
@@ -284,6 +288,19 @@ class ModelSettings:
     # attention of the encoder's blocks: None or "sdpa" (transformers' default), or "eager", the same arithmetic
     # in other kernels (on a CPU without AMX, torch's bf16 SDPA backward is slow: docs/benchmarks.md)
     attn_implementation: str | None = None
+    # speed switches of the model (ConvBertConfig.RUN_OPTIONS): how the run computes, not the model it saves; the same
+    # outputs for real tokens, other dropout masks and last digits in training (docs/runs-and-model-options.md)
+    unpad_tokens: bool | None = None
+    fast_dropout: bool | None = None
+
+    def run_options(self) -> dict:
+        """The speed switches that were set, as config attributes (config_overrides' old spelling included)."""
+        from .models.configuration_conv_bert import ConvBertConfig
+
+        overrides = self.overrides()
+        options = {name: overrides[name] for name in ConvBertConfig.RUN_OPTIONS if name in overrides}
+        return {**options, **{name: getattr(self, name) for name in ConvBertConfig.RUN_OPTIONS
+                              if getattr(self, name) is not None}}
 
     def overrides(self) -> dict:
         """config_overrides as typed values; a key that is not a ConvBertConfig field is refused, naming the nearest,
@@ -292,6 +309,12 @@ class ModelSettings:
 
         overrides = parse_key_values(self.config_overrides, setting="config_overrides", typed=True)
         fields = {f.name: f.type for f in dataclasses.fields(ConvBertConfig)}
+        for name in ConvBertConfig.RUN_OPTIONS:  # model fields until 0.1: still accepted, with one line
+            fields[name] = bool
+            if name in overrides and name not in _TOLD_RUN_OPTIONS:
+                _TOLD_RUN_OPTIONS.add(name)
+                logger.warning(f"config_overrides {name}=... is a run setting now, not a model field: "
+                               f"use --{name} {str(overrides[name]).lower()}")
         refuse_unknown(overrides, {*fields, "num_labels"}, "config_overrides: {key!r} is not a field of the model's "
                        "config; ", "check the spelling (see ConvBertConfig)")
         for key, value in overrides.items():
@@ -333,7 +356,7 @@ class ModelSettings:
         from .data.tokenizer import match_tokenizer
         from .models.configuration_conv_bert import PRESETS, ConvBertConfig
 
-        overrides = {"sparse_prediction": True, **self.overrides(), **extra}
+        overrides = {"sparse_prediction": True, **self.overrides(), **self.run_options(), **extra}
         if self.attn_implementation:
             overrides["attn_implementation"] = self.attn_implementation
         from_tokenizer = dict(

@@ -21,34 +21,22 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
 
 from tlm_hf.fileio import atomic_write, write_json
-from tlm_hf.settings import parse_key_values
 from tlm_hf.training.flops import cpu_name
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "train" / "configs" / "quick.yaml"
 PATHS = {
     "now": ["--jobs", "2"],
-    "sequential": ["--attn_implementation", "sdpa", "--finetune_args", "", "--jobs", "1", "--threads_per_run", "2",
-                   "--launcher", sys.executable],
+    "sequential": ["--attn_implementation", "sdpa", "--unpad_tokens", "false", "--fast_dropout", "false",
+                   "--finetune_args", "", "--jobs", "1", "--threads_per_run", "2", "--launcher", sys.executable],
 }
 PRETRAINING_DONE = re.compile(r"^\[done\] \d+/\d+ pre-training ")
-SPEED_OVERRIDES = ("unpad_tokens", "fast_dropout")  # model fields that change speed, not the model
-
-
-def sequential_overrides(config: Path) -> list[str]:
-    """`--config_overrides` of the config's model without its speed fields."""
-    overrides = parse_key_values(yaml.safe_load(config.read_text()).get("config_overrides"), setting="config_overrides")
-    return ["--config_overrides", ",".join(f"{key}={value}" for key, value in overrides.items()
-                                           if key not in SPEED_OVERRIDES)]
-
-
 def run_path(name: str, folder: Path, config: Path) -> dict:
     """train/experiment.py along `name`'s path; its wall-clock, fine-tuning part and gaps."""
     command = [sys.executable, str(REPO / "train" / "experiment.py"), "--config", str(config), "--output_dir",
-               str(folder), *PATHS[name], *(sequential_overrides(config) if name == "sequential" else [])]
+               str(folder), *PATHS[name]]
     print(f"[{name}] {' '.join(command)}", flush=True)
     start = time.monotonic()
     last_pretraining = None

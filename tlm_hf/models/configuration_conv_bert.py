@@ -112,6 +112,10 @@ class ConvBertConfig(PreTrainedConfig):
       `(batch, sequence, vocab_size)`. Projecting every position onto a 30k vocabulary dominates a tiny model's
       cost, although only ~15% of positions carry a label; pre-training turns it on. Without labels (e.g.
       `pipeline("fill-mask")`) the logits are always full.
+
+    Two speed switches are run settings, not fields (`RUN_OPTIONS`: never in config.json; a loaded config takes
+    them as keyword arguments or attributes):
+
     - `unpad_tokens` (ModernBERT's unpadding): in a batch with padding, the transformer blocks' per-token layers
       (dense layers, LayerNorms, GELU, dropout) run on the real tokens only, and attention pads its queries, keys
       and values back for the padded positions it masks anyway. Random batches of texts of uneven lengths are a
@@ -168,8 +172,12 @@ class ConvBertConfig(PreTrainedConfig):
     byte_encoder_layers: int = 2
     byte_attention_heads: int = 4
     sparse_prediction: bool = False
-    unpad_tokens: bool = False
-    fast_dropout: bool = False
+    # Speed switches (see the docstring): how this process runs the model, not the model. Plain attributes, not
+    # fields, left out of config.json (`to_dict`) like transformers' attention implementation: a published model
+    # loads and gives the same outputs without them. Set them on a loaded config, or as run settings.
+    RUN_OPTIONS = ("unpad_tokens", "fast_dropout")
+    unpad_tokens = False
+    fast_dropout = False
 
     def __post_init__(self, **kwargs):
         self._warn_near_misses(kwargs)
@@ -184,6 +192,17 @@ class ConvBertConfig(PreTrainedConfig):
         kwargs.setdefault("auto_map", dict(AUTO_MAP))
         super().__post_init__(**kwargs)
         self._validate()
+
+    def to_dict(self) -> dict:
+        """Every field, without the speed switches (`RUN_OPTIONS`): they are not part of the saved model."""
+        output = super().to_dict()
+        for name in self.RUN_OPTIONS:
+            output.pop(name, None)
+        return output
+
+    def run_options(self) -> dict:
+        """The speed switches this config carries, to hand on to a config made from its `to_dict`."""
+        return {name: getattr(self, name) for name in self.RUN_OPTIONS}
 
     def _warn_near_misses(self, extra: dict) -> None:
         """Configs keep keys that are not fields, by design (transformers' own); but a key a typo away from a field is

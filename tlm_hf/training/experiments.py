@@ -119,9 +119,11 @@ def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer, *,
     pretrain_extra = {**parse_key_values(exp.pretrain_args, setting="pretrain_args", typed=True), **(pretrain_args or {})}
     finetune_extra = parse_key_values(exp.finetune_args, setting="finetune_args", typed=True)
     # later settings win: an experiment's pretrain_args / finetune_args override its own values
-    # the attention implementation acts in every run (the fine-tunes take their architecture from a folder)
-    common = {"recipe": exp.recipe, **asdict(task), **_set_only(per_device_train_batch_size=exp.batch_size,
-                                                                attn_implementation=model.attn_implementation)}
+    # how the model runs (attention, speed switches) acts in every run (the fine-tunes take their architecture from
+    # a folder)
+    common = {"recipe": exp.recipe, **asdict(task), **_set_only(
+        per_device_train_batch_size=exp.batch_size, attn_implementation=model.attn_implementation,
+        unpad_tokens=model.unpad_tokens, fast_dropout=model.fast_dropout)}
     finetuning = {**_set_only(num_train_epochs=exp.finetune_epochs), **finetune_extra}
     if exp.learning_rate_grid:  # both arms choose among the same learning rates on the validation split
         if not task.validation_per_label:

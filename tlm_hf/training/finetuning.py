@@ -94,7 +94,8 @@ def folder_overrides(model_settings, folder, *, role: str = "--pretrained") -> d
     if model_settings is None:
         return {}
     overrides = model_settings.overrides()
-    allowed = [name for name in FINETUNING_FIELDS if name in {f.name for f in dataclasses.fields(ConvBertConfig)}]
+    known = {*(f.name for f in dataclasses.fields(ConvBertConfig)), *ConvBertConfig.RUN_OPTIONS}
+    allowed = [name for name in FINETUNING_FIELDS if name in known]
     fixed = [key for key in overrides if key not in allowed]
     if fixed:
         raise SettingsError(
@@ -128,7 +129,9 @@ def classifier_start(tokenizer, *, pretrained=None, scratch: bool = False, model
         model_folder_config(pretrained, role=role, weights=False)
     else:
         check_pretraining_folder(pretrained, role=role)
-    config = ConvBertConfig.from_pretrained(pretrained, **folder_overrides(model_settings, pretrained, role=role),
+    overrides = {**folder_overrides(model_settings, pretrained, role=role),
+                 **(model_settings.run_options() if model_settings else {})}
+    config = ConvBertConfig.from_pretrained(pretrained, **overrides,
                                             attn_implementation=model_settings and model_settings.attn_implementation)
     match_tokenizer(config, tokenizer)
     if model_settings is not None:
@@ -141,8 +144,9 @@ def make_classifier(start: ClassifierStart, task: DatasetDict):
     `start.weights` with a new pooler and classifier, or every weight randomly initialised."""
     names = label_names(task)
     labels = dict(num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
-    config = ConvBertConfig.from_dict({**start.config.to_dict(), **labels},  # to_dict leaves the attention out
-                                      attn_implementation=start.config._attn_implementation)
+    config = ConvBertConfig.from_dict({**start.config.to_dict(), **labels},  # to_dict leaves these two out:
+                                      attn_implementation=start.config._attn_implementation,
+                                      **start.config.run_options())
     check_labels(task, config.num_labels)
     if start.weights is None:
         return ConvBertForSequenceClassification(config)

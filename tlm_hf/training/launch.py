@@ -10,7 +10,6 @@ run. Every run gets the same fixed number of CPU threads (its `threads` setting,
 
 import concurrent.futures
 import contextlib
-import importlib
 import multiprocessing
 import os
 import subprocess

@@ -46,7 +46,7 @@ EXECUTION_ONLY = frozenset({
 
 # Settings added after runs were first cached: they enter a cache key only when set, so a run that leaves one unset
 # keeps the key it had before the setting existed.
-KEYED_WHEN_SET = frozenset({"attn_implementation"})
+KEYED_WHEN_SET = frozenset({"attn_implementation", "unpad_tokens", "fast_dropout"})
 
 
 def run_stage(settings) -> str:
