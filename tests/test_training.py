@@ -183,13 +183,14 @@ def test_finetune_final_accuracy_is_the_saved_models_whatever_the_evaluation_sch
 
 @pytest.mark.parametrize("launch, world_size", [
     # accelerate 1.15 starts one process for --cpu (several CPU processes need MPI) ...
-    (["--num_processes", "2", "--cpu"], 1),
-    # ... and two DDP processes (gloo) with its multi-process launcher and TrainingArguments' use_cpu
-    (["--num_processes", "2", "--multi_gpu"], 2),
+    (["--num_processes", "2", "--cpu", str(REPO / "train" / "pretrain.py")], 1),
+    # ... and two DDP processes (gloo) with its multi-process launcher and TrainingArguments' use_cpu; the command
+    # as a module, as an installed package (and a plan's --launcher) starts it
+    (["--num_processes", "2", "--multi_gpu", "-m", "tlm_hf.commands.pretrain"], 2),
 ], ids=["cpu", "two-processes"])
 def test_accelerate_launch_runs_pretraining(launch, world_size, tiny, tmp_path):
     out = tmp_path / "run"
-    command = ["accelerate", "launch", *launch, str(REPO / "train" / "pretrain.py"),
+    command = ["accelerate", "launch", *launch,
                *as_flags({**tiny, "w_s": 32, "per_device_train_batch_size": 4, "max_steps": 2, "use_cpu": True,
                           "save_strategy": "no", "output_dir": str(out), "disable_tqdm": True})]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
