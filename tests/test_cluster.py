@@ -100,7 +100,7 @@ def test_ray_writes_the_results_of_jobs_1_with_a_worker_killed_mid_run(config, e
 def test_ray_refuses_a_plan_folder_a_node_cannot_share(config, local_ray, monkeypatch):
     import tlm_hf.training.cluster as cluster
 
-    monkeypatch.setattr(cluster, "_probe_storage", lambda probe, token: "node-b: Read-only file system")
+    monkeypatch.setattr(cluster, "_probe_storage", lambda probe, token, node_id: "node-b: Read-only file system")
     with pytest.raises(SystemExit) as refused:
         run(config, config.parent / "unshared", "--launcher", "ray")
     assert str(refused.value).startswith("experiment: error: the output folder ")

@@ -82,7 +82,7 @@ def _plan_folder(folders) -> Path:
 # --- Ray --------------------------------------------------------------------------------------------------------
 
 
-def _probe_storage(probe: str, token: str) -> str | None:
+def _probe_storage(probe: str, token: str, node_id: str) -> str | None:
     """On one node: read the plan's probe file, then write a reply beside it (None), or say what failed."""
     import socket
 
@@ -90,7 +90,7 @@ def _probe_storage(probe: str, token: str) -> str | None:
     try:
         if Path(probe).read_text() != token:
             return f"{node} reads another {probe}"
-        Path(f"{probe}.{node}").write_text(token)
+        Path(f"{probe}.{node_id}").write_text(token)
     except OSError as err:
         return f"{node}: {err.strerror or err}"
     return None
@@ -102,13 +102,19 @@ class RayPool:
 
     def __init__(self, *, threads: int | None, folders, address: str | None, gpus_per_run: int | None, env: dict):
         ray = self._ray = _require("ray", "ray")
+        dashboard = None
         if not ray.is_initialized():  # default: join the local instance (RAY_ADDRESS, `ray start`), else start one
-            ray.init(address=address, log_to_driver=False)
+            try:
+                dashboard = getattr(ray.init(address=address, log_to_driver=False), "dashboard_url", None)
+            except (ConnectionError, ValueError, RuntimeError) as err:  # no cluster there, a malformed address
+                reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise SettingsError(f"--launcher ray could not join a Ray cluster at --ray_address "
+                                    f"{address or '(local)'}: {reason}") from None
         resources = ray.cluster_resources()
         gpus = (1 if resources.get("GPU") else 0) if gpus_per_run is None else gpus_per_run
-        context = ray.get_runtime_context()
-        dashboard = getattr(context, "dashboard_url", None) or _dashboard_url(ray)
-        print(f"[ray] cluster of {len(ray.nodes())} node(s), {resources.get('CPU', 0):g} CPUs, "
+        dashboard = dashboard or _dashboard_url(ray)
+        nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+        print(f"[ray] cluster of {nodes} node(s), {resources.get('CPU', 0):g} CPUs, "
               f"{resources.get('GPU', 0):g} GPUs; each run {threads or 1} CPU(s), {gpus} GPU(s); dashboard "
               f"{'http://' + dashboard if dashboard and '://' not in dashboard else dashboard or 'not running'}",
               flush=True)
@@ -131,7 +137,7 @@ class RayPool:
             nodes = [node for node in ray.nodes() if node.get("Alive")]
             probes = [ray.remote(_probe_storage).options(
                 num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
-            ).remote(str(probe), token) for node in nodes]
+            ).remote(str(probe), token, node["NodeID"]) for node in nodes]
             problems = [problem for problem in ray.get(probes) if problem]
             replies = list(folder.glob(f"{probe.name}.*"))
             if not problems and len(replies) < len(nodes):
