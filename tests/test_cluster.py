@@ -131,3 +131,34 @@ def test_a_cluster_launcher_without_its_extra_names_the_extra_to_install(tmp_pat
                    prog="experiment")
     assert str(refused.value) == (f"experiment: error: --launcher {launcher} needs the optional {module} package: "
                                   f"pip install tlm-hf[{extra}]")
+
+
+@needs_ray
+def test_ray_refuses_runs_no_node_can_hold(config, local_ray):
+    with pytest.raises(SystemExit) as refused:
+        run(config, config.parent / "too-big", "--launcher", "ray", "--threads_per_run", "3")
+    assert str(refused.value) == ("experiment: error: no node of the Ray cluster has the 3 CPU(s) (--threads_per_run) "
+                                  "and 0 GPU(s) (--gpus_per_run) that each run asks for")
+
+
+def test_a_run_tried_again_resumes_from_the_checkpoint_the_killed_try_left(tmp_path, monkeypatch):
+    """A cluster worker runs in the plan's working directory, and adds --resume once the run's folder holds a
+    complete checkpoint (a half-written one does not count)."""
+    import torch
+    from safetensors.torch import save_file
+
+    import tlm_hf.training.launch as launch
+    from tlm_hf.training.cluster import run_on_node
+
+    seen = []
+    monkeypatch.setattr(launch, "_run_in_worker", lambda stage, argv, log: seen.append((os.getcwd(), argv)))
+    argv = ["--config", "run/settings.yaml", "--output_dir", "run"]  # relative to the plan's working directory
+    run_on_node("pretraining", argv, "run/log.txt", str(tmp_path))
+    checkpoint = tmp_path / "run" / "checkpoints" / "checkpoint-4"
+    checkpoint.mkdir(parents=True)
+    run_on_node("pretraining", argv, "run/log.txt", str(tmp_path))  # killed while saving: no trainer_state.json
+    (checkpoint / "trainer_state.json").write_text("{}")
+    save_file({"weight": torch.zeros(1)}, str(checkpoint / "model.safetensors"))
+    run_on_node("pretraining", argv, "run/log.txt", str(tmp_path))
+    assert seen == [(str(tmp_path), argv), (str(tmp_path), argv), (str(tmp_path), [*argv, "--resume"])]
+    assert os.getcwd() != str(tmp_path)  # the worker's own directory again afterwards

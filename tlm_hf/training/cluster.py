@@ -113,15 +113,19 @@ class RayPool:
         resources = ray.cluster_resources()
         gpus = (1 if resources.get("GPU") else 0) if gpus_per_run is None else gpus_per_run
         dashboard = dashboard or _dashboard_url(ray)
-        nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
-        print(f"[ray] cluster of {nodes} node(s), {resources.get('CPU', 0):g} CPUs, "
+        alive = [node.get("Resources", {}) for node in ray.nodes() if node.get("Alive")]
+        print(f"[ray] cluster of {len(alive)} node(s), {resources.get('CPU', 0):g} CPUs, "
               f"{resources.get('GPU', 0):g} GPUs; each run {threads or 1} CPU(s), {gpus} GPU(s); dashboard "
               f"{'http://' + dashboard if dashboard and '://' not in dashboard else dashboard or 'not running'}",
               flush=True)
+        if not any(node.get("CPU", 0) >= (threads or 1) and node.get("GPU", 0) >= gpus for node in alive):
+            raise SettingsError(f"no node of the Ray cluster has the {threads or 1} CPU(s) (--threads_per_run) and "
+                                f"{gpus} GPU(s) (--gpus_per_run) that each run asks for")
+        self._runtime_env = {"env_vars": dict(env)} if env else None  # the runs' workers start with it
         self._check_storage(_plan_folder(folders))
         self._task = ray.remote(run_on_node).options(
             num_cpus=threads or 1, num_gpus=gpus, max_retries=RETRIES, retry_exceptions=False,
-            runtime_env={"env_vars": dict(env)} if env else None)
+            runtime_env=self._runtime_env)
         self._refs = {}
 
     def _check_storage(self, folder: Path) -> None:
@@ -137,6 +141,7 @@ class RayPool:
             nodes = [node for node in ray.nodes() if node.get("Alive")]
             probes = [ray.remote(_probe_storage).options(
                 num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
+                runtime_env=self._runtime_env,  # a worker the first run can reuse
             ).remote(str(probe), token, node["NodeID"]) for node in nodes]
             problems = [problem for problem in ray.get(probes) if problem]
             replies = list(folder.glob(f"{probe.name}.*"))
