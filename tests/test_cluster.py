@@ -1,6 +1,7 @@
 """A plan on a cluster: a local Ray instance (2 CPUs) and submitit's local executor give the --jobs 1 results, a
-worker killed mid-run is retried to the same results, a plan folder the workers cannot share is refused, and
-without the extras --launcher ray / slurm ends in one line naming the extra to install."""
+worker killed mid-run is retried to the same results, a user error is not retried and stops the plan with its
+line, a plan folder the workers cannot share (or runs no node can hold) is refused, and without the extras
+--launcher ray / slurm ends in one line naming the extra to install."""
 
 import importlib.util
 import json
@@ -162,3 +163,16 @@ def test_a_run_tried_again_resumes_from_the_checkpoint_the_killed_try_left(tmp_p
     run_on_node("pretraining", argv, "run/log.txt", str(tmp_path))
     assert seen == [(str(tmp_path), argv), (str(tmp_path), argv), (str(tmp_path), [*argv, "--resume"])]
     assert os.getcwd() != str(tmp_path)  # the worker's own directory again afterwards
+
+
+@needs_ray
+def test_ray_does_not_retry_a_user_error_and_stops_the_plan_with_its_line(config, local_ray):
+    """A W_s larger than the corpus is refused by the run: one line, the run tried once, no results table."""
+    out = config.parent / "user-error"
+    with pytest.raises(SystemExit) as refused:
+        run(config, out, "--launcher", "ray", "--w_s", "100000")
+    assert str(refused.value).startswith("experiment: error: pre-training random W_s=100000 failed: ")
+    assert "larger than the corpus" in str(refused.value) and "\n" not in str(refused.value)
+    (log,) = out.glob("pretrain/*/log.txt")
+    assert log.read_text().count("pretraining: error:") == 1  # not retried
+    assert not (out / "results.json").exists()
