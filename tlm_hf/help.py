@@ -68,7 +68,14 @@ HELP = {
     "reference": "committee: a train/finetune.py folder to compare against",
     "jobs": "runs at a time",
     "threads_per_run": "CPU threads of each run",
-    "launcher": "how each run is started, e.g. python or 'accelerate launch --num_processes 2'",
+    "launcher": "how each run is started, e.g. python or 'accelerate launch --num_processes 2'; ray or slurm: each "
+                "run a Ray task or a SLURM job (docs/cluster.md); slurm-local: submitit's local executor",
+    "ray_address": "--launcher ray: the Ray cluster to join (e.g. auto, or ray://HEAD:10001); default the local "
+                   "instance, started if none runs",
+    "slurm_partition": "--launcher slurm: the partition of every run's job (default the queue's)",
+    "slurm_time": "--launcher slurm: minutes each run's job may take",
+    "gpus_per_run": "--launcher ray or slurm: GPUs of every run (default: ray 1 where the cluster has GPUs, "
+                    "slurm 0)",
     "output_dir": "the output folder",
     "dry_run": "list the runs (cached or to start) and their folders; start nothing",
     "min_count": "k of T_M_k and coverage_k: task tokens seen fewer than k times count as missing",

@@ -124,12 +124,13 @@ RANGES = {
                      "blimp_pairs_per_paradigm"), _NON_NEGATIVE),
     **dict.fromkeys(("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
                      "batch_size", "num_proc", "min_count", "max_length", "threads", "jobs", "threads_per_run", "train_per_label",
-                     "test_per_label", "validation_per_label"), _COUNT),
+                     "test_per_label", "validation_per_label", "slurm_time"), _COUNT),
     "max_steps": Range(1, also=(-1,)),
     "w_s": Range(1, also=("all",)),
     **dict.fromkeys(("adam_beta1", "adam_beta2", "label_smoothing_factor", "pretraining_dropout"), _DROPOUT),
     "mlm_probability": _SHARE,
     "avoid_fraction": _SHARE,
+    "gpus_per_run": Range(0),
     "wordpiece_vocab_size": Range(0),  # 0: no WordPiece training (turns off the fast recipe's)
 }
 
@@ -425,7 +426,11 @@ class CommitteeSettings:
     reference: str | None = None  # a train/finetune.py output folder (BERT-6) to compare against
     jobs: int = 1  # members fine-tuned at once
     threads_per_run: int = 1  # CPU threads of every member's run, fixed so that --jobs changes no number
-    launcher: str = "python"  # or e.g. "accelerate launch": each member then starts its own process
+    launcher: str = "python"  # or e.g. "accelerate launch": each member then starts its own process; ray, slurm
+    ray_address: str | None = None  # --launcher ray: the cluster to join; default the local one (started if none)
+    slurm_partition: str | None = None  # --launcher slurm: the partition of every run's job; default the queue's
+    slurm_time: int = 240  # --launcher slurm: minutes each run's job may take
+    gpus_per_run: int | None = None  # ray, slurm: GPUs of every run; default ray 1 where the cluster has GPUs, slurm 0
 
 
 @dataclass
@@ -460,7 +465,12 @@ class ExperimentSettings:
     # -- how runs are started
     jobs: int = 1  # runs at once (independent ones: seeds, arms, rows); 2 on a 2-core CPU for small models
     threads_per_run: int = 1  # CPU threads of every run, fixed so that --jobs changes no number
-    launcher: str = "python"  # or e.g. "accelerate launch --num_processes 2": each run then starts its own process
+    launcher: str = "python"  # or e.g. "accelerate launch --num_processes 2": each run then starts its own process;
+    # ray or slurm: each run a Ray task or a SLURM job (docs/cluster.md), slurm-local: submitit's local executor
+    ray_address: str | None = None  # --launcher ray: the cluster to join; default the local one (started if none)
+    slurm_partition: str | None = None  # --launcher slurm: the partition of every run's job; default the queue's
+    slurm_time: int = 240  # --launcher slurm: minutes each run's job may take
+    gpus_per_run: int | None = None  # ray, slurm: GPUs of every run; default ray 1 where the cluster has GPUs, slurm 0
     dry_run: bool = False  # list the runs (cached or to start) and their folders, start nothing
 
 

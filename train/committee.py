@@ -14,7 +14,6 @@ AutoModelForSequenceClassification or pipeline("soft-committee-classification"))
 members/<index>-<name>/ (each member's classifier and results.json).
 """
 
-import shlex
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -27,7 +26,7 @@ from tlm_hf.errors import UserError
 from tlm_hf.settings import COMMITTEE_SETTINGS, SettingsError
 from tlm_hf.training.experiments import PlannedRun
 from tlm_hf.training.finetuning import classification_trainer, classifier_start
-from tlm_hf.training.launch import run_plan
+from tlm_hf.training.launch import launch_settings, run_plan
 from tlm_hf.training.recipes import recipe_defaults
 from tlm_hf.training.results import markdown_table, write_results
 from tlm_hf.training.runs import claim_run_dir, load_model_folder, model_folder_config, read_json, run_config
@@ -103,8 +102,7 @@ def main(argv=None):
 
     # -- members: each fine-tuned alone by train/finetune.py, --jobs at a time ---------------------------------------
     try:
-        outcomes = run_plan(member_runs, jobs=settings.jobs, threads=settings.threads_per_run,
-                            launcher=None if settings.launcher == "python" else shlex.split(settings.launcher))
+        outcomes = run_plan(member_runs, **launch_settings(settings))
     except UserError as err:
         sys.exit(f"committee.py: error: {err}")
     members, rows, member_results = [], [], []

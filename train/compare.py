@@ -16,7 +16,6 @@ Writes to --output_dir: <variants file name>.json / .csv / .md (recipe.md, stlm.
 and finetune/; several variants files can share one output folder, and so the runs they have in common.
 """
 
-import shlex
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,7 +24,7 @@ from tlm_hf.arguments import parse_settings, read_yaml
 from tlm_hf.errors import UserError
 from tlm_hf.settings import EXPERIMENT_SETTINGS, SettingsError, refuse_unknown
 from tlm_hf.training.experiments import compare_table, plan_experiment, table_row
-from tlm_hf.training.launch import run_plan
+from tlm_hf.training.launch import launch_settings, run_plan
 from tlm_hf.training.results import write_results
 
 VARIANTS_FILE_KEYS = ("variants", "cumulative", "title")
@@ -73,12 +72,11 @@ def main(argv=None):
                                                            pretrain_args=dict(pretrain_args))))
     except UserError as err:
         sys.exit(f"compare.py: error: {err}")
-    launcher = None if exp.launcher == "python" else shlex.split(exp.launcher)
 
     # -- the runs (variants share the runs they have in common), then one row per variant --------------------------
     try:
-        outcomes = run_plan([run for _, plan in plans for run in plan.runs()], jobs=exp.jobs,
-                            threads=exp.threads_per_run, launcher=launcher, dry_run=exp.dry_run)
+        outcomes = run_plan([run for _, plan in plans for run in plan.runs()], **launch_settings(exp),
+                            dry_run=exp.dry_run)
     except UserError as err:
         sys.exit(f"compare.py: error: {err}")
     if exp.dry_run:

@@ -40,7 +40,7 @@ from tlm_hf.errors import UserError
 from tlm_hf.settings import EXPERIMENT_SETTINGS, parse_key_values
 from tlm_hf.training import claims as rule
 from tlm_hf.training.experiments import plan_experiment
-from tlm_hf.training.launch import run_plan
+from tlm_hf.training.launch import launch_settings, run_plan
 
 SCRIPTS = Path(__file__).resolve().parent
 CONFIG = SCRIPTS / "configs" / "paper-mini" / "claims.yaml"
@@ -201,9 +201,7 @@ def main(argv=None):
 
     def execute(runs: list) -> dict:
         """{run_dir: done file} of the runs, started unless cached, --jobs at a time (--threads_per_run each)."""
-        launcher = None if exp.launcher == "python" else shlex.split(exp.launcher)
-        return run_plan(runs, jobs=exp.jobs, threads=exp.threads_per_run, launcher=launcher,
-                        dry_run=exp.dry_run)
+        return run_plan(runs, **launch_settings(exp), dry_run=exp.dry_run)
 
     # -- the runs, claim group by claim group (cached runs are reused, and count 0 in the wall-clock) --------------
     outcomes, wall_clock = {}, {}

@@ -6,7 +6,6 @@ scratch (same architecture, random initialisation). Gap = mean accuracy pre-trai
 """
 
 import io
-import shlex
 import statistics
 import textwrap
 from dataclasses import asdict, dataclass
@@ -24,7 +23,7 @@ from ..settings import (
     check_together,
     parse_key_values,
 )
-from .launch import run_plan
+from .launch import launch_settings, run_plan
 from .recipes import get_recipe
 from .results import markdown_table, write_results
 from .run_definition import cache_key
@@ -343,9 +342,7 @@ def run_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer) -> l
     """The whole experiment: plan (every run checked first), run what is not cached (`exp.jobs` at a time),
     tabulate; returns the table's rows (what results.json holds; None for a dry run)."""
     plan = plan_experiment(exp, corpus, task, model, tokenizer)
-    launcher = None if exp.launcher == "python" else shlex.split(exp.launcher)
-    outcomes = run_plan(plan.runs(), jobs=exp.jobs, threads=exp.threads_per_run, launcher=launcher,
-                        dry_run=exp.dry_run)
+    outcomes = run_plan(plan.runs(), **launch_settings(exp), dry_run=exp.dry_run)
     if exp.dry_run:
         return None
     rows = [

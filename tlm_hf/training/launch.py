@@ -5,13 +5,15 @@ inside long-lived worker processes, so transformers and torch are imported once 
 Each worker is a fresh interpreter (spawn) whose output goes to the run's own `log.txt`; the console gets one progress line per
 run. Every run gets the same fixed number of CPU threads (its `threads` setting, written into its settings), so
 `jobs` changes how long a plan takes, never a number in it. With a launcher other than `python` (e.g.
-`accelerate launch` on several GPUs) each run is a process of its own (`LAUNCHER -m MODULE ARGS`).
+`accelerate launch` on several GPUs) each run is a process of its own (`LAUNCHER -m MODULE ARGS`). With `ray` or
+`slurm` each run is a Ray task or a SLURM job on a cluster (cluster.py), the plan still decided here.
 """
 
 import concurrent.futures
 import contextlib
 import multiprocessing
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -20,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import SettingsError, UserError
+from .cluster import CLUSTER_LAUNCHERS, cluster_pool
 from .runs import atomic_write, last_complete_checkpoint, read_json
 
 
@@ -115,14 +118,27 @@ def _waits(run, unfinished) -> bool:
     return bool(source) and Path(source) in unfinished
 
 
+# Settings of an experiment (or committee) that say where its runs execute on a cluster: cluster.cluster_pool's.
+CLUSTER_SETTINGS = ("ray_address", "slurm_partition", "slurm_time", "gpus_per_run")
+
+
+def launch_settings(settings) -> dict:
+    """run_plan's jobs, threads, launcher and cluster from an experiment's or committee's settings."""
+    return dict(jobs=settings.jobs, threads=settings.threads_per_run,
+                launcher=None if settings.launcher == "python" else shlex.split(settings.launcher),
+                cluster={name: getattr(settings, name) for name in CLUSTER_SETTINGS})
+
+
 def run_plan(runs, *, jobs: int = 1, threads: int | None = None, launcher: list[str] | None = None,
-             dry_run: bool = False, devices: list[str] | None = None) -> dict:
+             dry_run: bool = False, devices: list[str] | None = None, cluster: dict | None = None) -> dict:
     """Every run of `runs` (PlannedRun, see experiments.py) that has not finished before, up to `jobs` at a time;
     returns {run_dir: its done file as a dict} (None for runs a dry run would start).
 
     threads: CPU threads of every run (written into its settings). launcher: None runs each run's stage
     (`STAGE_MODULES`) inside worker processes; a command (["accelerate", "launch"])
-    starts each run as its own process. devices: GPU ids to spread the workers over (default all visible).
+    starts each run as its own process; ["ray"], ["slurm"] or ["slurm-local"] makes each run a Ray task or a
+    submitit job (cluster.py; `cluster`: its CLUSTER_SETTINGS). devices: GPU ids to spread the workers over (default
+    all visible).
     A run that fails stops the plan: nothing new starts, the runs already started finish, and the failure's
     one-line error is raised as a SettingsError (a bug in a worker is raised with its traceback).
     """
@@ -153,6 +169,11 @@ def run_plan(runs, *, jobs: int = 1, threads: int | None = None, launcher: list[
         pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=jobs, mp_context=context, initializer=_start_worker,
             initargs=(threads, devices, context.Value("i", 0)))
+        execute = _run_in_worker
+    elif len(launcher) == 1 and launcher[0] in CLUSTER_LAUNCHERS:
+        pool = cluster_pool(launcher[0], jobs=jobs, threads=threads, folders=[run.run_dir for run in pending.values()],
+                            allocator_env={name: os.environ[name] for name in ALLOCATOR_ENV if name in os.environ},
+                            **(cluster or {}))
         execute = _run_in_worker
     else:
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)

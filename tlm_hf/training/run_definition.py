@@ -21,7 +21,7 @@ from .recipes import get_recipe, recipe_defaults
 EXECUTION_ONLY = frozenset({
     # where and how runs are started
     "output_dir", "resume", "resume_from_checkpoint", "num_proc", "launcher", "jobs", "dry_run", "do_train", "do_eval",
-    "do_predict", "local_rank", "use_cpu", "debug",
+    "do_predict", "local_rank", "use_cpu", "debug", "ray_address", "slurm_partition", "slurm_time", "gpus_per_run",
     # logging and progress
     "disable_tqdm", "report_to", "run_name", "project", "trackio_space_id", "trackio_bucket_id",
     "trackio_static_space_id", "log_level", "log_level_replica", "log_on_each_node", "logging_strategy",
