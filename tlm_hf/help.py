@@ -37,6 +37,8 @@ HELP = {
     "w_s": "W_s, paragraphs to pre-train on (default: the whole corpus less its held-out part)",
     "subset_seed": "seed of the random W_s paragraphs and of the held-out ones (the paper's: 42)",
     "avoid_fraction": "avoid: the share of the task's tokens (T_C) kept out of the subset",
+    "word_order": "kept, or shuffled: each W_s paragraph's words in a random order (the control that keeps word "
+                  "statistics and destroys word order)",
     # model
     "preset": "the architecture: a preset (bert-6, bert-1, ...) or a config.json / model folder",
     "config_overrides": "model config fields to change, KEY=VALUE[,KEY=VALUE] (e.g. "
@@ -56,6 +58,7 @@ HELP = {
     "heldout_where": "take the held-out paragraphs from the corpus rows matching KEY=VALUE (e.g. split=valid)",
     "learning_rates": "choose the learning rate among these on the validation split (needs validation_per_label), "
                       "then report the chosen model's test accuracy",
+    "select_epoch": "with learning_rates: keep the epoch with the best validation accuracy, not the last",
     "learning_rate_grid": "choose each fine-tuning's learning rate among these on the validation split (needs "
                           "validation_per_label), the same grid for both arms",
     # run
@@ -76,6 +79,8 @@ HELP = {
     "format": "datasets (load_from_disk) or jsonl",
     # experiment
     "seeds": "fine-tuning seeds (the paper: at least 5)",
+    "pretrain_seeds": "pre-trainings per row, one per seed (training seed and subset seed): the unit of inference",
+    "shuffled_control": "a third arm per pre-training: the same paragraphs with each one's words shuffled",
     "learning_rate": "peak learning rate of this run's training (the recipe's unless set)",
     "weight_decay": "AdamW weight decay (the recipe's unless set)",
     "scratch_learning_rate": "learning rate of the scratch arm (default the recipe's fine-tuning one)",

@@ -69,7 +69,8 @@ def main(argv=None):
     args.output_dir = str(run_dir / "checkpoints")
     if settings.learning_rates:
         trainer, summary = fine_tune_selecting_lr(make_model, tokenizer, task_data, args, settings.learning_rates,
-                                                  max_length=model_settings.max_length)
+                                                  max_length=model_settings.max_length,
+                                                  select_epoch=settings.select_epoch)
     else:
         trainer, summary = fine_tune(model, tokenizer, task_data, args, max_length=model_settings.max_length,
                                      resume_from_checkpoint=checkpoint)
@@ -88,8 +89,9 @@ def main(argv=None):
             "architecture": {k: getattr(model.config, k) for k in (
                 "hidden_size", "num_hidden_layers", "num_attention_heads", "num_conv_layers", "vocab_size")},
         })
-        print(f"test accuracy: final {summary['accuracy_final']:.4f}, best {summary['accuracy_best']:.4f} "
-              f"(epoch {summary['best_epoch']})")
+        print(f"test accuracy {summary['accuracy_final']:.4f} of the final model" if "validation_accuracy" not in
+              summary else f"test accuracy {summary['accuracy_final']:.4f} of the model chosen on validation "
+              f"(learning rate {summary['learning_rate']:g}, epoch {summary['epoch']})")
         if push_to_hub:
             print(f"pushed {run_dir} with its model card: {push_run(run_dir, args)}")
 

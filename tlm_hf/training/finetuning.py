@@ -14,7 +14,7 @@ from pathlib import Path
 
 import evaluate
 from datasets import DatasetDict
-from transformers import DataCollatorWithPadding, Trainer, set_seed
+from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, set_seed
 
 from ..data.tokenizer import match_tokenizer
 from ..errors import SettingsError
@@ -206,13 +206,44 @@ def fine_tune(model, tokenizer, task: DatasetDict, args, *, max_length: int = 12
     return trainer, accuracy_summary(trainer.state.log_history)
 
 
-def fine_tune_selecting_lr(make_model, tokenizer, task: DatasetDict, args, learning_rates, *, max_length: int = 128):
-    """Fine-tune once per learning rate on task["train"], evaluating on task["validation"] after every epoch;
-    keep the model with the best final validation accuracy and evaluate it once on the test split.
+class BestValidationEpoch(TrainerCallback):
+    """Remembers the weights at the first evaluation with the best validation accuracy (a copy in memory: the
+    models this package fine-tunes are small), so that the chosen epoch, not the last, is the one tested."""
+
+    def __init__(self):
+        self.accuracy, self.epoch, self.weights = None, None, None
+
+    def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
+        accuracy = (metrics or {}).get("eval_accuracy")
+        if accuracy is not None and (self.accuracy is None or accuracy > self.accuracy):
+            self.accuracy, self.epoch = accuracy, round(state.epoch or 0)
+            self.weights = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+
+
+def grid_edges(learning_rates, learning_rate, epoch: int, epochs: int, *, select_epoch: bool) -> list[str]:
+    """Which choices sit on the edge of what was searched: the lowest or highest of several learning rates (a
+    rate beyond it might do better), the last epoch when epochs were chosen (validation may still be rising)."""
+    edges = []
+    if len(set(learning_rates)) > 1 and learning_rate == min(learning_rates):
+        edges.append("lowest learning rate")
+    if len(set(learning_rates)) > 1 and learning_rate == max(learning_rates):
+        edges.append("highest learning rate")
+    if select_epoch and epochs > 1 and epoch >= epochs:
+        edges.append("last epoch")
+    return edges
+
+
+def fine_tune_selecting_lr(make_model, tokenizer, task: DatasetDict, args, learning_rates, *, max_length: int = 128,
+                           select_epoch: bool = False):
+    """Fine-tune once per learning rate on task["train"], evaluating on task["validation"] (after every epoch,
+    unless eval_strategy says otherwise); keep the model with the best validation accuracy, at its last epoch or,
+    with `select_epoch`, at its best epoch, and evaluate it once on the test split. Nothing is chosen on the test
+    split: its labels change no choice.
 
     make_model() builds the initial model (each candidate starts from the same seed), so both arms of an
     experiment get the same tuning effort. Returns the chosen Trainer and a summary in `accuracy_summary`'s
-    shape (test accuracy as final and best) plus the chosen `learning_rate` and every candidate's result.
+    shape (test accuracy as final and best), the chosen `learning_rate` and `epoch`, its `validation_accuracy`,
+    `grid_edges` (choices on the edge of the search) and every candidate's result.
     """
     if "validation" not in task:
         raise SettingsError("choosing among learning_rates needs a validation split; set validation_per_label")
@@ -223,16 +254,30 @@ def fine_tune_selecting_lr(make_model, tokenizer, task: DatasetDict, args, learn
         candidate_args.learning_rate = learning_rate
         candidate_args.output_dir = str(Path(args.output_dir) / f"lr-{learning_rate:g}")
         set_seed(args.seed)
-        trainer, summary = fine_tune(make_model(), tokenizer, development, candidate_args, max_length=max_length)
-        candidates.append({"learning_rate": learning_rate, "validation_accuracy": summary["accuracy_final"],
+        keeper = BestValidationEpoch()
+        trainer = classification_trainer(make_model(), tokenizer, development, candidate_args, max_length=max_length)
+        if select_epoch:
+            trainer.add_callback(keeper)
+        trainer.train()
+        evaluations_to_the_end(trainer, "eval_accuracy")  # the last epoch's, when no evaluation ran at the end
+        summary = accuracy_summary(trainer.state.log_history)
+        last_epoch = round(trainer.state.epoch)
+        accuracy, epoch = (keeper.accuracy, keeper.epoch) if select_epoch else (summary["accuracy_final"], last_epoch)
+        candidates.append({"learning_rate": learning_rate, "validation_accuracy": accuracy, "epoch": epoch,
                            "validation_per_epoch": summary["accuracy_per_epoch"]})
-        if best is None or summary["accuracy_final"] > best[1]["accuracy_final"]:
-            best = (trainer, summary, learning_rate)
-    trainer, summary, learning_rate = best
+        if best is None or accuracy > best["validation_accuracy"]:
+            best = {"trainer": trainer, "keeper": keeper, "validation_accuracy": accuracy, "epoch": epoch,
+                    "learning_rate": learning_rate, "epochs": last_epoch}
+    trainer = best["trainer"]
+    if select_epoch:
+        trainer.model.load_state_dict(best["keeper"].weights)
     test = tokenize_task(DatasetDict(test=task["test"]), tokenizer, max_length=max_length)["test"]
     accuracy = trainer.evaluate(test, metric_key_prefix="test")["test_accuracy"]
     return trainer, {
-        "accuracy_final": accuracy, "accuracy_best": accuracy, "best_epoch": round(trainer.state.epoch),
-        "accuracy_per_epoch": [accuracy], "learning_rate": learning_rate, "validation_accuracy": summary["accuracy_final"],
+        "accuracy_final": accuracy, "accuracy_best": accuracy, "best_epoch": best["epoch"],
+        "accuracy_per_epoch": [accuracy], "learning_rate": best["learning_rate"], "epoch": best["epoch"],
+        "validation_accuracy": best["validation_accuracy"], "select_epoch": select_epoch,
+        "grid_edges": grid_edges(learning_rates, best["learning_rate"], best["epoch"], best["epochs"],
+                                 select_epoch=select_epoch),
         "learning_rate_search": candidates,
     }
