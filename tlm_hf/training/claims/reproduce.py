@@ -112,6 +112,8 @@ def setup(argv) -> Setup:
             EXPERIMENT_SETTINGS, ["--config", str(experiment_file), *rest, "--output_dir",
                                   str(Path(options.output_dir) / "runs")], prog="reproduce.py")
     plans = {}
+    if options.latency_only:  # random weights: nothing to plan
+        return Setup(options, exp, corpus, task, model, tokenizer, plans)
     if {1, 2} & set(options.claims):
         plans["1-2"] = {"rows": plan_experiment(exp, corpus, task, model, tokenizer)}
     if 3 in options.claims:
