@@ -74,7 +74,7 @@ class FineTuneResult:
     def from_results(cls, results: dict, run_dir="") -> "FineTuneResult":
         return cls(seed=results["seed"], test_accuracy=results["accuracy_final"],
                    validation_accuracy=results.get("validation_accuracy"), learning_rate=results.get("learning_rate"),
-                   epoch=results.get("epoch", results.get("best_epoch")),
+                   epoch=results.get("epoch", results.get("num_train_epochs")),  # not best_epoch: the test's
                    grid_edges=tuple(results.get("grid_edges") or ()), run_dir=str(run_dir))
 
 
@@ -372,7 +372,8 @@ def claim4(units: Sequence[CommitteeUnit], latencies: Sequence[Latency]) -> Clai
                            mean_interval(latency.log_ratios()), direction=-1, threshold=0.0,
                            margin=MARGINS["log latency"], why="" if repeats >= 3 else f"{repeats} repeats"))
     judged = [parts[0]] + [p for p in parts if p.quantity.startswith("log latency") and SIDE_BY_SIDE in p.quantity]
-    combined = replace(parts[0], verdict=combined_verdict([p.verdict for p in judged]))
+    # too few pre-trainings leave the claim inconclusive, whatever the latency (measured on repeats) says
+    combined = replace(parts[0], verdict=INCONCLUSIVE if why else combined_verdict([p.verdict for p in judged]))
     return ClaimResult(4, combined, tuple(parts), (deep_against_members(units),))
 
 

@@ -247,7 +247,7 @@ def claims_1_2(s: Setup, outcomes, sizes: str, differs: list) -> tuple[list, dic
     paper_table = {"title": "Paper", "columns": ["W_s", "Acc.", "gap", "source"],
                    "rows": [[f"{w:,}" if w else "0 (no pre-training)", f"{n.value:.3f}",
                              f"{n.value - paper[0].value:+.3f}" if w else "-", f"{n.table}, {n.row}"]
-                            for w, n in paper.items()]}
+                            for w, n in paper.items()]} if paper else None
     ws = sorted({u.x for u in units})
     series = lambda a, b: [(u.x, g) for u in marked if (g := u.gap(a, b)) is not None]  # noqa: E731
     gap_panel = {"ylabel": "gap per pre-training", "hline": 0, "series": [
@@ -279,7 +279,7 @@ def claims_1_2(s: Setup, outcomes, sizes: str, differs: list) -> tuple[list, dic
                      "Quantity: the least-squares slope of the pre-trainings' gaps against log10 W_s, one point per "
                      "pre-training; the paper says it is above 0 (Tables 3, 5, 6).")
         claims.append(_claim_dict(result, statement=statement + " " + control, paper=paper_text, setting=setting,
-                                  tables=[summary, per_unit, paper_table], differs=differs,
+                                  tables=[t for t in (summary, per_unit, paper_table) if t], differs=differs,
                                   plot=f"claim{number}.png"))
     return claims, plots
 
@@ -445,7 +445,8 @@ def _claim4_report(s, result, units, latencies, sizes, differs):
                 f"step), once per pre-training seed {s.exp.pretrain_seeds or ['(one)']}; the deep model chooses its "
                 f"learning rate among {', '.join(f'{r:g}' for r in s.options.deep_learning_rate_grid)}, the members "
                 f"among {', '.join(f'{r:g}' for r in s.exp.learning_rate_grid)}; fine-tuning seeds {s.exp.seeds}.",
-        tables=[table, latency_table(latencies, "Latency, two ways (seed-0 models; the verdict reads side by side)"),
+        tables=[table, latency_table(latencies, "Latency, two ways (the first pre-training seed's models, fine-tuning seed "
+                                           f"{s.exp.seeds[0]}; the verdict reads side by side)"),
                 paper_table],
         notes=[f"Is the deep baseline fair? {deep_part.name}: {deep_part.estimate.text()}; the deep model beats a "
                f"single member: {analysis.beats(deep_part)}.",
