@@ -36,9 +36,8 @@ HELP = {
     "subset": "how W_s paragraphs are chosen: random, custom (only task tokens) or avoid (raised T_M)",
     "w_s": "W_s, paragraphs to pre-train on (default: the whole corpus less its held-out part)",
     "subset_seed": "seed of the random W_s paragraphs and of the held-out ones (the paper's: 42)",
-    "avoid_fraction": "avoid: the share of the task's tokens (T_C) kept out of the subset",
-    "word_order": "kept, or shuffled: each W_s paragraph's words in a random order (the control that keeps word "
-                  "statistics and destroys word order)",
+    "avoid_fraction": "avoid: share of the task's tokens (T_C) kept out",
+    "word_order": "shuffled: the words of each paragraph reordered",
     # model
     "preset": "the architecture: a preset (bert-6, bert-1, ...) or a config.json / model folder",
     "config_overrides": "model config fields to change, KEY=VALUE[,KEY=VALUE] (e.g. "
