@@ -250,3 +250,13 @@ def test_unigram_divergence_is_zero_for_the_same_distribution_and_one_bit_for_di
     assert unigram_divergence(np.array([2, 4, 0]), np.array([1, 2, 0])) == pytest.approx(0.0)
     assert unigram_divergence(np.array([5, 0, 0]), np.array([0, 3, 1])) == pytest.approx(1.0)
     assert 0 < unigram_divergence(np.array([5, 1, 0]), np.array([1, 5, 1])) < 1
+
+
+def test_an_unknown_claims_option_in_the_config_is_refused_in_one_line(tmp_path, monkeypatch):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**tiny_files(tmp_path), "claims": {"claim3_ws": 16}}))
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(sys, "argv", ["reproduce.py", "--config", str(config), "--output_dir", str(tmp_path / "o")])
+    with pytest.raises(SystemExit) as exit:
+        runpy.run_path(str(REPO / "train" / "reproduce.py"), run_name="__main__")
+    assert str(exit.value.code) == f"reproduce.py: error: {config}: unknown claims option 'claim3_ws'"

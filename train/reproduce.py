@@ -31,4 +31,4 @@ if __name__ == "__main__":
     if {"-h", "--help"} & set(argv):
         sys.exit(print(__doc__))
     main(argv if "--config" in argv else ["--config", str(CONFIG), *argv], scripts=SCRIPTS,
-         command="python train/reproduce.py")
+         prog="reproduce.py", command="python train/reproduce.py")

@@ -350,6 +350,9 @@ def claim4(units: Sequence[CommitteeUnit], latencies: Sequence[Latency]) -> Clai
     pre-training seeds) and is faster side by side (log latency ratio below 0, over repeats). The total-work
     latency and whether the deep model beats a single member are reported beside the verdict, not in it."""
     why = units_guard({"claim 4": len(units)}, slope=False)
+    # the deep model's failed runs, judged on validation over every pre-training seed, as for the other claims
+    marked = mark_failed([Unit("deep", 0, u.pretrain_seed, u.deep, ()) for u in units])
+    units = [replace(u, deep=m.pretrained) for u, m in zip(units, marked)]
 
     def versus_deep(committees_of) -> Estimate:
         per_unit = []

@@ -51,8 +51,8 @@ SECONDS_PER_RUN = 10
 LABELS = {"dbpedia_14": 14, "ag_news": 4}
 
 
-def claims_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="reproduce.py", add_help=False)
+def claims_parser(prog: str = "reproduce") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, add_help=False)
     parser.add_argument("--claims", type=int, nargs="+", choices=[1, 2, 3, 4], default=[1, 2, 3, 4])
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--config", required=True, help="an experiment config with a `claims:` mapping")
@@ -93,9 +93,9 @@ def derived(exp, model, *, w_s, subset="random", avoid_fraction=None, shape=None
     return exp, model
 
 
-def setup(argv) -> Setup:
+def setup(argv, prog: str = "reproduce") -> Setup:
     """Parse the command line and the config, and plan every claim's runs (each checked)."""
-    options, rest = claims_parser().parse_known_args(argv)
+    options, rest = claims_parser(prog).parse_known_args(argv)
     values = read_yaml(options.config)
     section = values.pop("claims", None) or {}
     unknown = set(section) - {a.dest for a in claims_parser()._actions}
@@ -110,7 +110,7 @@ def setup(argv) -> Setup:
         experiment_file.write_text(yaml.safe_dump(values))
         exp, corpus, task, model, tokenizer = parse_settings(
             EXPERIMENT_SETTINGS, ["--config", str(experiment_file), *rest, "--output_dir",
-                                  str(Path(options.output_dir) / "runs")], prog="reproduce.py")
+                                  str(Path(options.output_dir) / "runs")], prog=prog)
     plans = {}
     if options.latency_only:  # random weights: nothing to plan
         return Setup(options, exp, corpus, task, model, tokenizer, plans)
@@ -500,7 +500,7 @@ def latency_only(s: Setup, command: str) -> None:
     print(markdown_table(table))
 
 
-def reproduce(argv, *, scripts, command: str = "") -> list[dict] | None:
+def reproduce(argv, *, scripts, command: str = "", prog: str = "reproduce") -> list[dict] | None:
     """The whole command: plan, run (cached runs reused), judge, report. Returns the report's claims (None for a
     dry run or --latency_only). `scripts`: the folder of the run scripts, for the plan runner."""
     import shlex
@@ -509,7 +509,7 @@ def reproduce(argv, *, scripts, command: str = "") -> list[dict] | None:
 
     from ..launch import run_plan
 
-    s = setup(argv)
+    s = setup(argv, prog)
     out = Path(s.options.output_dir)
     if s.options.latency_only:
         latency_only(s, command)
@@ -550,7 +550,7 @@ def reproduce(argv, *, scripts, command: str = "") -> list[dict] | None:
     return claims
 
 
-def main(argv=None, *, scripts, prog: str = "reproduce.py", command: str = "") -> None:
+def main(argv=None, *, scripts, prog: str = "reproduce", command: str = "") -> None:
     """reproduce() with a user's mistake as one line; `command`: how the report names the command run."""
     import shlex
 
@@ -558,6 +558,6 @@ def main(argv=None, *, scripts, prog: str = "reproduce.py", command: str = "") -
 
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        reproduce(argv, scripts=scripts, command=f"{command or prog} {shlex.join(argv)}")
+        reproduce(argv, scripts=scripts, command=f"{command or prog} {shlex.join(argv)}", prog=prog)
     except UserError as err:
         sys.exit(f"{prog}: error: {err}")
