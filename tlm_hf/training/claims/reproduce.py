@@ -208,15 +208,17 @@ def _row_summary(units, title: str) -> dict:
 
 
 def _failed_and_edges(units) -> tuple[list, list]:
+    """One line per failed run; per arm, how many runs chose each edge of the search (report.json's units say
+    which runs)."""
     failed, edges = [], []
-    for u in units:
-        for arm in analysis.ARMS:
-            for r in u.arm(arm):
-                where = f"{u.row}, pre-training seed {u.pretrain_seed}, {arm}, seed {r.seed}"
-                if r.failed:
-                    failed.append(f"{where}: validation {r.validation_accuracy:.3f}")
-                if r.grid_edges:
-                    edges.append(f"{where}: {', '.join(r.grid_edges)}")
+    for arm in analysis.ARMS:
+        results = [(u, r) for u in units for r in u.arm(arm)]
+        for u, r in results:
+            if r.failed:
+                failed.append(f"{u.row}, pre-training seed {u.pretrain_seed}, {arm}, seed {r.seed}: validation "
+                              f"{r.validation_accuracy:.3f}")
+        for edge in dict.fromkeys(e for _, r in results for e in r.grid_edges):
+            edges.append(f"{arm}: {edge} in {sum(edge in r.grid_edges for _, r in results)} of {len(results)} runs")
     return failed, edges
 
 
@@ -422,6 +424,9 @@ def _claim4_report(s, result, units, latencies, sizes, differs):
                    "rows": [[name, f"{c.value:.3f}", f"{d.value:.3f}"] for name, (c, d) in COMMITTEES.items()]
                    + [["latency in layers (the paper's count)", "7 (BERT-1 with two CLs)", "25"]]}
     deep_part = result.split[0]
+    deep_runs = [r for u in units for r in u.deep]
+    deep_edges = ", ".join(f"{edge} in {sum(edge in r.grid_edges for r in deep_runs)} of {len(deep_runs)} runs"
+                           for edge in dict.fromkeys(e for r in deep_runs for e in r.grid_edges)) or "none"
     side = [lat for lat in latencies if lat.way == SIDE_BY_SIDE]
     plot = line_plot([{"ylabel": "latency ratio committee / deep", "hline": 1, "series": [
         {"label": f"{way}, geometric mean, 95% CI", "x": [lat.batch_size for lat in latencies if lat.way == way],
@@ -449,7 +454,7 @@ def _claim4_report(s, result, units, latencies, sizes, differs):
                                            f"{s.exp.seeds[0]}; the verdict reads side by side)"),
                 paper_table],
         notes=[f"Is the deep baseline fair? {deep_part.name}: {deep_part.estimate.text()}; the deep model beats a "
-               f"single member: {analysis.beats(deep_part)}.",
+               f"single member: {analysis.beats(deep_part)}. Its choices on the edge of its own grid: {deep_edges}.",
                f"Side by side is what the paper's argument needs; on this machine it has "
                f"{os.cpu_count()} cores for {len(MEMBERS)} members" if side else "no side-by-side measurement"],
         differs=differs + ["Three members (Table 9's count) instead of Table 8's five, at the tiny width; CLs of 8 "
