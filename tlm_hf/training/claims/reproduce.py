@@ -364,10 +364,10 @@ def claim_4(s: Setup, outcomes, sizes: str, differs: list) -> tuple[list, dict]:
 
     task_data = s.task.load()
     plans = s.plans["4"]
-    tokenizer = load_tokenizer(str(plans[MEMBERS[0][0]].rows[0].pretraining.run_dir))
 
     def accuracy_of(folders) -> float:  # from folders: from_members refuses members whose vocabularies differ
         committee = SoftCommitteeForSequenceClassification.from_members([str(f) for f in folders])
+        tokenizer = load_tokenizer(str(folders[0]))  # each pre-training seed draws its own W_s and vocabulary
         with tempfile.TemporaryDirectory() as tmp:
             args = TrainingArguments(output_dir=tmp, per_device_eval_batch_size=128, report_to="none",
                                      use_cpu=not torch.cuda.is_available())
@@ -389,7 +389,7 @@ def claim_4(s: Setup, outcomes, sizes: str, differs: list) -> tuple[list, dict]:
         ConvBertForSequenceClassification.from_pretrained(str(first)),
         [ConvBertForSequenceClassification.from_pretrained(str(plans[n].rows[0].finetunes[0].run_dir))
          for n, _ in MEMBERS],
-        vocab_size=len(tokenizer), seq_len=s.model.max_length, repeats=s.options.latency_repeats,
+        vocab_size=len(load_tokenizer(str(first))), seq_len=s.model.max_length, repeats=s.options.latency_repeats,
         threads=s.options.latency_threads)
     return _claim4_report(s, analysis.claim4(units, latencies), units, latencies, sizes, differs)
 
