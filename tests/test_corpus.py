@@ -107,3 +107,22 @@ def test_shared_wikitext_loads_every_paragraph(shared_data):
     assert len(train) == 15_401
     assert train[0]["text"].startswith("Senjō no Valkyria 3 : [UNK] Chronicles")
     assert not any("@-@" in t or "<unk>" in t for t in train["text"])
+
+
+def test_shuffled_word_order_keeps_every_paragraph_and_word_count_and_loses_the_order():
+    from collections import Counter
+
+    from datasets import Dataset
+
+    from tlm_hf.data.corpus import shuffle_words
+    from tlm_hf.settings import SettingsError, SubsetSettings
+
+    texts = [" ".join(f"w{i}-{j}" for j in range(12)) for i in range(20)]
+    paragraphs = Dataset.from_dict({"text": texts})
+    shuffled = SubsetSettings(w_s=10, subset_seed=3, word_order="shuffled").build(paragraphs, None, None)
+    kept = SubsetSettings(w_s=10, subset_seed=3).build(paragraphs, None, None)
+    assert [Counter(t.split()) for t in shuffled["text"]] == [Counter(t.split()) for t in kept["text"]]
+    assert sum(a != b for a, b in zip(shuffled["text"], kept["text"])) >= 9  # the order is gone
+    assert shuffle_words(kept, 3)["text"] == shuffled["text"]  # a fixed seed: the same shuffle every time
+    with pytest.raises(SettingsError, match="word_order 'backwards' is not one of kept, shuffled"):
+        SubsetSettings(word_order="backwards").build(paragraphs, None, None)

@@ -185,3 +185,23 @@ def test_compare_refuses_a_variants_file_whose_keys_it_would_otherwise_ignore(sp
     with pytest.raises(SystemExit, match=error):
         runpy.run_path(str(REPO / "train" / "compare.py"), run_name="__main__")
     assert not (tmp_path / "out").exists()
+
+
+def test_each_pretraining_seed_plans_a_unit_with_its_own_scratch_twin_and_a_word_shuffled_twin(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**tiny_files(tmp_path), "recipe": "fast", "w_s": [24, 48], "seeds": [0, 1],
+                                      "pretrain_seeds": [1, 2, 3], "shuffled_control": True}))
+    from tlm_hf.training.experiments import plan_experiment
+
+    plan = plan_experiment(*parse_settings(EXPERIMENT_SETTINGS, ["--config", str(config), "--output_dir",
+                                                                 str(tmp_path / "out")]))
+    assert [(row.pretraining.settings["w_s"], row.pretrain_seed) for row in plan.rows] == [
+        (24, 1), (24, 2), (24, 3), (48, 1), (48, 2), (48, 3)]
+    for row in plan.rows:  # the seed varies the training and the W_s paragraphs
+        assert row.pretraining.settings["seed"] == row.pretraining.settings["subset_seed"] == row.pretrain_seed
+        assert row.shuffled.settings == {**row.pretraining.settings, "word_order": "shuffled"}
+        assert {r.settings["pretrained"] for r in row.shuffled_finetunes} == {str(row.shuffled.run_dir)}
+        assert {r.settings["pretrained"] for r in row.scratch} == {str(row.pretraining.run_dir)}  # its own twin
+    assert len({row.pretraining.run_dir for row in plan.rows}) == 6
+    # per unit: 2 pre-trainings, 3 arms x 2 seeds of fine-tuning
+    assert len(plan.runs()) == 6 * (2 + 3 * 2)

@@ -36,7 +36,8 @@ HELP = {
     "subset": "how W_s paragraphs are chosen: random, custom (only task tokens) or avoid (raised T_M)",
     "w_s": "W_s, paragraphs to pre-train on (default: the whole corpus less its held-out part)",
     "subset_seed": "seed of the random W_s paragraphs and of the held-out ones (the paper's: 42)",
-    "avoid_fraction": "avoid: the share of the task's tokens (T_C) kept out of the subset",
+    "avoid_fraction": "avoid: share of the task's tokens (T_C) kept out",
+    "word_order": "shuffled: the words of each paragraph reordered",
     # model
     "preset": "the architecture: a preset (bert-6, bert-1, ...) or a config.json / model folder",
     "config_overrides": "model config fields to change, KEY=VALUE[,KEY=VALUE] (e.g. "
@@ -56,6 +57,7 @@ HELP = {
     "heldout_where": "take the held-out paragraphs from the corpus rows matching KEY=VALUE (e.g. split=valid)",
     "learning_rates": "choose the learning rate among these on the validation split (needs validation_per_label), "
                       "then report the chosen model's test accuracy",
+    "select_epoch": "with learning_rates: keep the epoch with the best validation accuracy, not the last",
     "learning_rate_grid": "choose each fine-tuning's learning rate among these on the validation split (needs "
                           "validation_per_label), the same grid for both arms",
     # run
@@ -83,6 +85,8 @@ HELP = {
     "format": "datasets (load_from_disk) or jsonl",
     # experiment
     "seeds": "fine-tuning seeds (the paper: at least 5)",
+    "pretrain_seeds": "pre-trainings per row, one per seed (training seed and subset seed): the unit of inference",
+    "shuffled_control": "a third arm per pre-training: the same paragraphs with each one's words shuffled",
     "learning_rate": "peak learning rate of this run's training (the recipe's unless set)",
     "weight_decay": "AdamW weight decay (the recipe's unless set)",
     "scratch_learning_rate": "learning rate of the scratch arm (default the recipe's fine-tuning one)",

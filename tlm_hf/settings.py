@@ -119,7 +119,7 @@ RANGES = {
                      "pretrain_learning_rate", "adam_epsilon", "num_train_epochs", "pretrain_epochs",
                      "finetune_epochs", "logging_steps", "save_steps", "eval_steps"), _POSITIVE),
     **dict.fromkeys(("weight_decay", "scratch_weight_decay", "pretrain_weight_decay", "warmup_steps",
-                     "max_grad_norm", "seed", "seeds", "data_seed", "task_seed", "subset_seed",
+                     "max_grad_norm", "seed", "seeds", "pretrain_seeds", "data_seed", "task_seed", "subset_seed",
                      "dataloader_num_workers", "heldout_size", "min_chars", "save_total_limit",
                      "blimp_pairs_per_paradigm"), _NON_NEGATIVE),
     **dict.fromkeys(("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
@@ -257,16 +257,24 @@ class SubsetSettings:
     w_s: int | None = None  # W_s, paragraphs to pre-train on (random: default the whole corpus; custom/avoid: all that pass)
     subset_seed: int = DEFAULT_SUBSET_SEED
     avoid_fraction: float = DEFAULT_AVOID_FRACTION  # avoid: share of the task's tokens (T_C) kept out of the subset
+    # kept, or shuffled: the words of each chosen paragraph in a random order (drawn from subset_seed), the control
+    # that keeps every word count and destroys word order (what pre-training learns beyond word statistics)
+    word_order: str = "kept"
 
     def build(self, paragraphs, task, tokenizer, *, num_proc=None):
-        from .data.subsets import build_subset
+        from .data.corpus import shuffle_words
+        from .data.subsets import WORD_ORDERS, build_subset
 
+        if self.word_order not in WORD_ORDERS:
+            raise SettingsError(f"word_order {self.word_order!r} is not one of {', '.join(WORD_ORDERS)}")
         if self.subset == "random" and self.w_s is None:
-            return paragraphs  # the whole corpus
-        return build_subset(
-            self.subset, paragraphs, task, tokenizer, w_s=self.w_s, seed=self.subset_seed,
-            avoid_fraction=self.avoid_fraction, num_proc=num_proc,
-        )
+            subset = paragraphs  # the whole corpus
+        else:
+            subset = build_subset(
+                self.subset, paragraphs, task, tokenizer, w_s=self.w_s, seed=self.subset_seed,
+                avoid_fraction=self.avoid_fraction, num_proc=num_proc,
+            )
+        return shuffle_words(subset, self.subset_seed) if self.word_order == "shuffled" else subset
 
 
 @dataclass
@@ -414,6 +422,9 @@ class FinetuneSettings:
     # choose the learning rate among these on the validation split (validation_per_label), then report the
     # chosen model's test accuracy; empty: train once with learning_rate, test accuracy after every epoch
     learning_rates: list[float] = field(default_factory=list)
+    # with learning_rates: keep each candidate's epoch with the best validation accuracy (validated every epoch),
+    # not its last, and choose the (learning rate, epoch) pair on validation; the test split still counts once
+    select_epoch: bool = False
     resume: bool = False  # continue from the newest checkpoint in OUTPUT_DIR/checkpoints
     threads: int | None = None  # CPU threads of this run (torch.set_num_threads); experiments fix it
 
@@ -452,6 +463,12 @@ class ExperimentSettings:
     learning_rate_grid: list[float] = field(default_factory=list)
     subset_seed: int = DEFAULT_SUBSET_SEED
     avoid_fraction: float = DEFAULT_AVOID_FRACTION
+    # pre-trainings per row, one per seed: each its training seed and subset seed (its own W_s paragraphs, its own
+    # vocabulary and so its own scratch twin); empty: one pre-training with subset_seed and the recipe's seed
+    pretrain_seeds: list[int] = field(default_factory=list)
+    # a third arm per pre-training: the same paragraphs with the words of each shuffled (word_order shuffled),
+    # fine-tuned with the same seeds and compared with the same scratch twin
+    shuffled_control: bool = False
     # -- the recipe's values unless set
     pretrain_epochs: float | None = None
     pretrain_learning_rate: float | None = None

@@ -13,11 +13,11 @@ random: latency does not depend on them. The last line is `latency ratio: X.XX`,
 import argparse
 import os
 import statistics
-import time
 
 import torch
 
 from tlm_hf import ConvBertConfig, ConvBertForSequenceClassification, SoftCommitteeForSequenceClassification
+from tlm_hf.training.claims.latency import measure  # latency_graphs.py imports it from here too
 
 COMMITTEES = {
     "table8": [
@@ -56,25 +56,6 @@ def build_subjects(committees: list[str], device) -> list[dict]:
         subjects.append(dict(name=f"{name} committee", model=committee, layers=layers))
         subjects.append(dict(name=f"{name} committee, sequential", model=sequential, layers=layers))
     return subjects
-
-
-def measure(subjects: list[dict], batch_size: int, seq_len: int, warmup: int, repeats: int, device, *,
-            vocab_size: int = 30000) -> dict:
-    """Latencies in ms per subject name, interleaved across subjects (token ids drawn below vocab_size)."""
-    input_ids = torch.randint(min(1000, vocab_size // 2), vocab_size, (batch_size, seq_len), device=device)
-    attention_mask = torch.ones_like(input_ids)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    times = {subject["name"]: [] for subject in subjects}
-    with torch.inference_mode():
-        for round_index in range(warmup + repeats):
-            for subject in subjects:
-                sync()
-                start = time.perf_counter()
-                subject["model"](input_ids, attention_mask=attention_mask)
-                sync()
-                if round_index >= warmup:
-                    times[subject["name"]].append(1000 * (time.perf_counter() - start))
-    return times
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -3,13 +3,11 @@
     tlm pretrain --preset tiny --recipe fast --corpus my_text.txt --output_dir runs/my-pt
     tlm pretrain --preset bert-6 --w_s 5000 --corpus sample:wikitext2 --corpus_where split=train \\
         --normalize_wikitext --tokenizer sample:bert-base-uncased --output_dir runs/pretrain-5k
-    accelerate launch -m tlm_hf.commands.pretrain --config my.yaml --output_dir runs/pretrain  # any devices
     tlm pretrain --config my.yaml --output_dir runs/pretrain --resume      # after an interruption
 
 Writes to --output_dir: the model and tokenizer (save_pretrained), pretraining_stats.json (W_s, T_W and,
 with a task, T_C and T_M), run_config.json, and Trainer checkpoints under checkpoints/.
-With --push_to_hub (and --hub_model_id ORG/NAME, default the folder's name) the finished folder is
-published with its model card, as `tlm publish` does; the token is checked before training starts.
+--push_to_hub (and --hub_model_id ORG/NAME) publishes the finished folder with its card, as `tlm publish` does.
 """
 
 import sys

@@ -142,6 +142,24 @@ def random_subset(paragraphs: Dataset, w_s: int, seed: int = DEFAULT_SUBSET_SEED
         )
     return paragraphs.shuffle(seed=seed).select(range(w_s))
 
+def shuffle_words(paragraphs: Dataset, seed: int = DEFAULT_SUBSET_SEED) -> Dataset:
+    """The same paragraphs with the words of each one in a random order (drawn from `seed` and the row's index).
+
+    The control of what pre-training teaches: every word count, paragraph and vocabulary stays, word order goes.
+    Words are the whitespace-separated pieces, so punctuation moves with the word it is attached to.
+    """
+
+    def shuffle(batch, indices):
+        texts = []
+        for text, index in zip(batch["text"], indices):
+            words = text.split()
+            np.random.default_rng([seed, index]).shuffle(words)
+            texts.append(" ".join(words))
+        return {"text": texts}
+
+    return paragraphs.map(shuffle, batched=True, with_indices=True, desc="Shuffling words")
+
+
 def split_heldout(paragraphs: Dataset, size: int, seed: int = DEFAULT_SUBSET_SEED) -> tuple[Dataset, Dataset]:
     """(the rest, held-out paragraphs drawn by `seed`): `size` of them, at most a tenth of the corpus.
 

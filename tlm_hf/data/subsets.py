@@ -28,6 +28,7 @@ from .token_stats import count_tokens, tokenize
 from .tokenizer import load_tokenizer
 
 SUBSET_KINDS = ("random", "custom", "avoid")
+WORD_ORDERS = ("kept", "shuffled")  # a subset's paragraphs as written, or each one's words shuffled
 DEFAULT_AVOID_FRACTION = 0.5
 SUBSET_FORMATS = ("datasets", "jsonl")
 

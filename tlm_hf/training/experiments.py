@@ -8,7 +8,7 @@ scratch (same architecture, random initialisation). Gap = mean accuracy pre-trai
 import io
 import statistics
 import textwrap
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 
@@ -51,12 +51,19 @@ class PlannedRun:
 
 @dataclass
 class PlannedRow:
-    """One table row: a pre-training, its fine-tunes (one per seed) and the scratch arm it is compared with."""
+    """One table row: a pre-training, its fine-tunes (one per seed) and the scratch arm it is compared with.
+
+    With pretrain_seeds a W_s setting gives one row per pre-training seed (`pretrain_seed`): the unit of inference.
+    With shuffled_control, `shuffled` is the same pre-training on word-shuffled paragraphs, and `shuffled_finetunes`
+    its fine-tunes (the same seeds, compared with the same scratch twin)."""
 
     subset: str
     pretraining: PlannedRun
     finetunes: list[PlannedRun]
     scratch: list[PlannedRun]
+    pretrain_seed: int | None = None
+    shuffled: PlannedRun | None = None
+    shuffled_finetunes: list[PlannedRun] = field(default_factory=list)
 
 
 @dataclass
@@ -67,7 +74,8 @@ class ExperimentPlan:
         """Every run once, in the order they start: a row's pre-training before the fine-tunes that read it."""
         unique = {}
         for row in self.rows:
-            for run in (row.pretraining, *row.scratch, *row.finetunes):
+            shuffled = [row.shuffled] if row.shuffled else []
+            for run in (row.pretraining, *shuffled, *row.scratch, *row.finetunes, *row.shuffled_finetunes):
                 unique.setdefault(run.run_dir, run)
         return list(unique.values())
 
@@ -161,31 +169,47 @@ def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer, *,
 
     # the scratch arm does not depend on W_s: one run per seed serves every row
     shared_scratch = [] if scratch_per_row else [scratch_run(seed) for seed in exp.seeds]
+    def finetunes_of(pre, name, row, what):
+        """One fine-tune of the pre-training `pre` per seed (tokenizer and architecture come from its folder)."""
+        runs = []
+        for seed in exp.seeds:
+            settings = {**common, "max_length": model.max_length, "seed": seed, **_set_only(
+                learning_rate=row["learning_rate"], weight_decay=row["weight_decay"]), **finetuning}
+            runs.append(planned(
+                "finetuning", {"pretrained": str(pre.run_dir), **settings},
+                folder=f"finetune/pretrained-{name}-seed{seed}-{{key}}",
+                label=f"fine-tuning {what}, seed {seed}", key_extra={"pretrained": pre.run_dir.name},
+            ))
+        return runs
+
     rows = []
     for row in broadcast_rows(exp):
         if row["subset"] not in SUBSET_KINDS:
             raise SettingsError(f"unknown subset {row['subset']!r}; use one of {', '.join(SUBSET_KINDS)}")
-        name = f"{row['subset']}-ws{row['w_s']}"
-        pretrain = {
-            "subset": row["subset"], "w_s": _parse_w_s(row["w_s"]), "subset_seed": exp.subset_seed,
-            "avoid_fraction": exp.avoid_fraction, **asdict(corpus), **asdict(model), **asdict(tokenizer), **common,
-            **_set_only(num_train_epochs=exp.pretrain_epochs, learning_rate=exp.pretrain_learning_rate,
-                     weight_decay=exp.pretrain_weight_decay), **pretrain_extra,
-        }
-        pre = planned("pretraining", pretrain, folder=f"pretrain/{name}-{{key}}",
-                      label=f"pre-training {row['subset']} W_s={row['w_s']}")
-        finetunes = []
-        for seed in exp.seeds:  # the tokenizer and architecture come from the pre-trained folder
-            settings = {**common, "max_length": model.max_length, "seed": seed, **_set_only(
-                learning_rate=row["learning_rate"], weight_decay=row["weight_decay"]), **finetuning}
-            finetunes.append(planned(
-                "finetuning", {"pretrained": str(pre.run_dir), **settings},
-                folder=f"finetune/pretrained-{name}-seed{seed}-{{key}}",
-                label=f"fine-tuning W_s={row['w_s']} ({row['subset']}), seed {seed}",
-                key_extra={"pretrained": pre.run_dir.name},
-            ))
-        scratch = [scratch_run(seed, pre) for seed in exp.seeds] if scratch_per_row else shared_scratch
-        rows.append(PlannedRow(row["subset"], pre, finetunes, scratch))
+        for pretrain_seed in exp.pretrain_seeds or [None]:
+            # a pre-training seed sets both the training seed and the subset seed: another draw of W_s paragraphs
+            replicate = {} if pretrain_seed is None else {"subset_seed": pretrain_seed, "seed": pretrain_seed}
+            name = f"{row['subset']}-ws{row['w_s']}" + ("" if pretrain_seed is None else f"-pt{pretrain_seed}")
+            what = f"W_s={row['w_s']} ({row['subset']}" + ("" if pretrain_seed is None else
+                                                           f", pre-training seed {pretrain_seed}") + ")"
+            pretrain = {
+                "subset": row["subset"], "w_s": _parse_w_s(row["w_s"]), "subset_seed": exp.subset_seed,
+                "avoid_fraction": exp.avoid_fraction, **asdict(corpus), **asdict(model), **asdict(tokenizer), **common,
+                **_set_only(num_train_epochs=exp.pretrain_epochs, learning_rate=exp.pretrain_learning_rate,
+                         weight_decay=exp.pretrain_weight_decay), **pretrain_extra, **replicate,
+            }
+            pre_label = f"pre-training {row['subset']} W_s={row['w_s']}" + (
+                "" if pretrain_seed is None else f", pre-training seed {pretrain_seed}")
+            pre = planned("pretraining", pretrain, folder=f"pretrain/{name}-{{key}}", label=pre_label)
+            scratch = [scratch_run(seed, pre) for seed in exp.seeds] if scratch_per_row else shared_scratch
+            planned_row = PlannedRow(row["subset"], pre, finetunes_of(pre, name, row, what), scratch, pretrain_seed)
+            if exp.shuffled_control:
+                shuffled = planned("pretraining", {**pretrain, "word_order": "shuffled"},
+                                   folder=f"pretrain/{name}-shuffled-{{key}}", label=f"{pre_label}, words shuffled")
+                planned_row.shuffled = shuffled
+                planned_row.shuffled_finetunes = finetunes_of(shuffled, f"{name}-shuffled", row,
+                                                              f"{what}, words shuffled")
+            rows.append(planned_row)
     return ExperimentPlan(rows)
 
 

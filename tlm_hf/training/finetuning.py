@@ -17,7 +17,7 @@ from pathlib import Path
 import evaluate
 import torch
 from datasets import DatasetDict
-from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
+from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments, set_seed
 
 from ..data.tokenizer import match_tokenizer
 from ..errors import MissingFileError, SettingsError
@@ -222,13 +222,44 @@ def fine_tune(model, tokenizer, task: DatasetDict, args, *, max_length: int = 12
     return trainer, accuracy_summary(trainer.state.log_history)
 
 
-def fine_tune_selecting_lr(make_model, tokenizer, task: DatasetDict, args, learning_rates, *, max_length: int = 128):
-    """Fine-tune once per learning rate on task["train"], evaluating on task["validation"] after every epoch;
-    keep the model with the best final validation accuracy and evaluate it once on the test split.
+class BestValidationEpoch(TrainerCallback):
+    """Remembers the weights at the first evaluation with the best validation accuracy (a copy in memory: the
+    models this package fine-tunes are small), so that the chosen epoch, not the last, is the one tested."""
+
+    def __init__(self):
+        self.accuracy, self.epoch, self.weights = None, None, None
+
+    def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
+        accuracy = (metrics or {}).get("eval_accuracy")
+        if accuracy is not None and (self.accuracy is None or accuracy > self.accuracy):
+            self.accuracy, self.epoch = accuracy, round(state.epoch or 0)
+            self.weights = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+
+
+def grid_edges(learning_rates, learning_rate, epoch: int, epochs: int, *, select_epoch: bool) -> list[str]:
+    """Which choices sit on the edge of what was searched: the lowest or highest of several learning rates (a
+    rate beyond it might do better), the last epoch when epochs were chosen (validation may still be rising)."""
+    edges = []
+    if len(set(learning_rates)) > 1 and learning_rate == min(learning_rates):
+        edges.append("lowest learning rate")
+    if len(set(learning_rates)) > 1 and learning_rate == max(learning_rates):
+        edges.append("highest learning rate")
+    if select_epoch and epochs > 1 and epoch >= epochs:
+        edges.append("last epoch")
+    return edges
+
+
+def fine_tune_selecting_lr(make_model, tokenizer, task: DatasetDict, args, learning_rates, *, max_length: int = 128,
+                           select_epoch: bool = False):
+    """Fine-tune once per learning rate on task["train"], evaluating on task["validation"] (after every epoch,
+    unless eval_strategy says otherwise); keep the model with the best validation accuracy, at its last epoch or,
+    with `select_epoch`, at its best epoch, and evaluate it once on the test split. Nothing is chosen on the test
+    split: its labels change no choice.
 
     make_model() builds the initial model (each candidate starts from the same seed), so both arms of an
     experiment get the same tuning effort. Returns the chosen Trainer and a summary in `accuracy_summary`'s
-    shape (test accuracy as final and best) plus the chosen `learning_rate` and every candidate's result.
+    shape (test accuracy as final and best), the chosen `learning_rate` and `epoch`, its `validation_accuracy`,
+    `grid_edges` (choices on the edge of the search) and every candidate's result.
     """
     if "validation" not in task:
         raise SettingsError("choosing among learning_rates needs a validation split; set validation_per_label")
@@ -239,17 +270,31 @@ def fine_tune_selecting_lr(make_model, tokenizer, task: DatasetDict, args, learn
         candidate_args.learning_rate = learning_rate
         candidate_args.output_dir = str(Path(args.output_dir) / f"lr-{learning_rate:g}")
         set_seed(args.seed)
-        trainer, summary = fine_tune(make_model(), tokenizer, development, candidate_args, max_length=max_length)
-        candidates.append({"learning_rate": learning_rate, "validation_accuracy": summary["accuracy_final"],
+        keeper = BestValidationEpoch()
+        trainer = classification_trainer(make_model(), tokenizer, development, candidate_args, max_length=max_length)
+        if select_epoch:
+            trainer.add_callback(keeper)
+        trainer.train()
+        evaluations_to_the_end(trainer, "eval_accuracy")  # the last epoch's, when no evaluation ran at the end
+        summary = accuracy_summary(trainer.state.log_history)
+        last_epoch = round(trainer.state.epoch)
+        accuracy, epoch = (keeper.accuracy, keeper.epoch) if select_epoch else (summary["accuracy_final"], last_epoch)
+        candidates.append({"learning_rate": learning_rate, "validation_accuracy": accuracy, "epoch": epoch,
                            "validation_per_epoch": summary["accuracy_per_epoch"]})
-        if best is None or summary["accuracy_final"] > best[1]["accuracy_final"]:
-            best = (trainer, summary, learning_rate)
-    trainer, summary, learning_rate = best
+        if best is None or accuracy > best["validation_accuracy"]:
+            best = {"trainer": trainer, "keeper": keeper, "validation_accuracy": accuracy, "epoch": epoch,
+                    "learning_rate": learning_rate, "epochs": last_epoch}
+    trainer = best["trainer"]
+    if select_epoch:
+        trainer.model.load_state_dict(best["keeper"].weights)
     test = tokenize_task(DatasetDict(test=task["test"]), tokenizer, max_length=max_length)["test"]
     accuracy = trainer.evaluate(test, metric_key_prefix="test")["test_accuracy"]
     return trainer, {
-        "accuracy_final": accuracy, "accuracy_best": accuracy, "best_epoch": round(trainer.state.epoch),
-        "accuracy_per_epoch": [accuracy], "learning_rate": learning_rate, "validation_accuracy": summary["accuracy_final"],
+        "accuracy_final": accuracy, "accuracy_best": accuracy, "best_epoch": best["epoch"],
+        "accuracy_per_epoch": [accuracy], "learning_rate": best["learning_rate"], "epoch": best["epoch"],
+        "validation_accuracy": best["validation_accuracy"], "select_epoch": select_epoch,
+        "grid_edges": grid_edges(learning_rates, best["learning_rate"], best["epoch"], best["epochs"],
+                                 select_epoch=select_epoch),
         "learning_rate_search": candidates,
     }
 
@@ -295,7 +340,8 @@ def finetune(settings, task, model_settings, tokenizer_settings, args: TrainingA
     args.output_dir = str(run_dir / "checkpoints")
     if settings.learning_rates:
         trainer, summary = fine_tune_selecting_lr(make_model, tokenizer, task_data, args, settings.learning_rates,
-                                                  max_length=model_settings.max_length)
+                                                  max_length=model_settings.max_length,
+                                                  select_epoch=settings.select_epoch)
     else:
         trainer, summary = fine_tune(model, tokenizer, task_data, args, max_length=model_settings.max_length,
                                      resume_from_checkpoint=checkpoint)
@@ -315,8 +361,9 @@ def finetune(settings, task, model_settings, tokenizer_settings, args: TrainingA
     }
     if trainer.is_world_process_zero():
         write_json(run_dir / DONE_FILE, results)
-        print(f"test accuracy: final {summary['accuracy_final']:.4f}, best {summary['accuracy_best']:.4f} "
-              f"(epoch {summary['best_epoch']})")
+        print(f"test accuracy {summary['accuracy_final']:.4f} of the final model" if "validation_accuracy" not in
+              summary else f"test accuracy {summary['accuracy_final']:.4f} of the model chosen on validation "
+              f"(learning rate {summary['learning_rate']:g}, epoch {summary['epoch']})")
         if push_to_hub:
             print(f"pushed {run_dir} with its model card: {push_run(run_dir, args)}")
     return results
