@@ -44,6 +44,8 @@ HELP = {
                         "hidden_size=128,num_hidden_layers=2)",
     "max_length": "texts are truncated at this many tokens (the paper's 128)",
     "attn_implementation": "sdpa (the default) or eager, faster in bf16 on a CPU without AMX",
+    "unpad_tokens": "speed: blocks skip padding (a run setting: not saved)",
+    "fast_dropout": "speed: cheaper dropout masks on a CPU (not saved)",
     "tokenizer": "tokenizer folder, Hub id or sample:bert-base-uncased (default: bert-base-uncased, or the "
                  "pre-trained folder's)",
     # recipe
