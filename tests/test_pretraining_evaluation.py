@@ -196,11 +196,14 @@ def test_heldout_metrics_count_every_masked_token_whatever_the_evaluation_batch_
     assert results[0]["eval_mlm_loss"] == pytest.approx(results[2]["eval_mlm_loss"], rel=1e-5)
 
 
-def test_context_gain_is_read_out_as_a_plain_sentence():
+def test_context_gain_is_read_out_as_a_plain_sentence_with_advice_that_fits_the_recipe():
     from tlm_hf.training.mlm import context_gain_verdict
 
     assert "still on the unigram plateau" in context_gain_verdict(-0.016)
     assert "train longer, raise the learning rate (--recipe fast), or add text" in context_gain_verdict(0.01)
+    assert "train longer, raise the learning rate (--recipe fast), or add text" in context_gain_verdict(0.01, recipe="paper")
+    assert context_gain_verdict(0.01, recipe="fast").endswith(
+        "train longer (--max_steps, --num_train_epochs) or add text")  # never the recipe it already used
     assert context_gain_verdict(0.42).startswith("context gain +0.420: the model uses context")
     assert context_gain_verdict(None) is None
 

@@ -8,9 +8,8 @@
     python train/finetune.py ... --save_strategy epoch --output_dir runs/ft-5k-seed0 --resume  # after an interruption
 
 "Without pre-training" is the same architecture randomly initialised (--scratch; with --pretrained the
-architecture and tokenizer are read from that folder). Test accuracy is measured after every epoch;
---output_dir receives the classifier and tokenizer, results.json (final and best-epoch accuracy) and
-run_config.json.
+architecture and tokenizer are read from that folder). Test accuracy is measured after every epoch and the
+final model's is reported; --output_dir receives the classifier and tokenizer, results.json and run_config.json.
 With --push_to_hub (and --hub_model_id ORG/NAME, default the folder's name) the finished folder is
 published with its model card, as `tlm publish` does; the token is checked before training starts.
 """
@@ -25,7 +24,14 @@ from tlm_hf.arguments import parse_settings
 from tlm_hf.errors import MissingFileError, UserError
 from tlm_hf.hub.publish import push_run, take_over_trainer_push
 from tlm_hf.settings import FINETUNE_SETTINGS
-from tlm_hf.training.finetuning import classifier_start, fine_tune, fine_tune_selecting_lr, make_classifier
+from tlm_hf.training.choices import finetuning_choices
+from tlm_hf.training.finetuning import (
+    accuracy_line,
+    classifier_start,
+    fine_tune,
+    fine_tune_selecting_lr,
+    make_classifier,
+)
 from tlm_hf.training.runs import claim_run_dir, model_folder_config, resume_checkpoint, run_config, write_json
 
 
@@ -63,6 +69,7 @@ def main(argv=None):
                       main_process=args.should_save)
     except UserError as err:  # anything else is a bug: its traceback stays
         sys.exit(f"finetune.py: error: {err}")
+    print(finetuning_choices(settings, task, task_data, args, argv))
 
     # -- training: test accuracy after every epoch, or (with learning_rates) the learning rate chosen on the
     # validation split and the chosen model's test accuracy ---------------------------------------------------------
@@ -88,8 +95,7 @@ def main(argv=None):
             "architecture": {k: getattr(model.config, k) for k in (
                 "hidden_size", "num_hidden_layers", "num_attention_heads", "num_conv_layers", "vocab_size")},
         })
-        print(f"test accuracy: final {summary['accuracy_final']:.4f}, best {summary['accuracy_best']:.4f} "
-              f"(epoch {summary['best_epoch']})")
+        print(accuracy_line(summary))
         if push_to_hub:
             print(f"pushed {run_dir} with its model card: {push_run(run_dir, args)}")
 

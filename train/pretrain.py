@@ -28,6 +28,8 @@ from tlm_hf.data.bytes import as_byte_tokenizer
 from tlm_hf.data.corpus import split_heldout
 from tlm_hf.data.tokenizer import train_wordpiece
 from tlm_hf.evaluation.blimp import DEFAULT_VARIANT, blimp_metrics, evaluate_blimp, load_blimp
+from tlm_hf.training.choices import pretraining_choices, trained_vocabulary
+from tlm_hf.training.plan import RunPlan
 from tlm_hf.training.mlm import (
     context_gain_verdict,
     heldout_metrics,
@@ -103,6 +105,7 @@ def main(argv=None):
                                           args), main_process=args.should_save)
     except UserError as err:  # anything else is a bug: its traceback stays
         sys.exit(f"pretrain.py: error: {err}")
+    print(pretraining_choices(settings, tokenizer_settings, args, stats, argv))
     print(f"pre-training on W_s = {stats['W_s']:,} paragraphs (T_W = {stats['T_W']:,})")
 
     # -- model and training: held-out MLM loss, accuracy and context gain after every epoch ----------------------
@@ -117,6 +120,7 @@ def main(argv=None):
         model=model, args=args, train_dataset=train_data, eval_dataset=eval_data, processing_class=tokenizer,
         data_collator=pretraining_collator(tokenizer, settings.mlm_probability, byte_level=byte_level),
         compute_metrics=compute_metrics, preprocess_logits_for_metrics=per_token_predictions,
+        callbacks=[RunPlan("pre-training", also_trained=trained_vocabulary(settings, stats))],
     )
     resumed_at = TrainerState.load_from_json(f"{checkpoint}/trainer_state.json").global_step if checkpoint else 0
     result = trainer.train(resume_from_checkpoint=checkpoint)
@@ -138,7 +142,7 @@ def main(argv=None):
         print(f"held-out MLM loss {final['eval_mlm_loss']:.3f}{against_unigram}, "
               f"masked {'byte' if byte_level else 'token'} accuracy {final['eval_accuracy']:.3f}")
         if not byte_level:
-            print(context_gain_verdict(final.get("eval_context_gain")))
+            print(context_gain_verdict(final.get("eval_context_gain"), recipe=settings.recipe))
 
     blimp_stats = {}
     if blimp_pairs:  # the last held-out evaluation's score, or (without held-out evaluation) the final model's

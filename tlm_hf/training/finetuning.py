@@ -20,6 +20,7 @@ from ..data.tokenizer import match_tokenizer
 from ..errors import SettingsError
 from ..models.configuration_conv_bert import ConvBertConfig
 from ..models.modeling_conv_bert import ConvBertForSequenceClassification
+from .plan import RunPlan
 from .runs import evaluations_to_the_end, load_model_folder, model_folder_config
 
 # Config fields a fine-tuning may change on a pre-trained folder: how it is trained, pooled and run, not its
@@ -174,12 +175,13 @@ def tokenize_task(task: DatasetDict, tokenizer, *, max_length: int = 128, num_pr
 
 
 def classification_trainer(model, tokenizer, task: DatasetDict, args, *, max_length: int = 128) -> Trainer:
-    """A Trainer that fine-tunes on task["train"] and reports test accuracy (task["test"]) per evaluation."""
+    """A Trainer that fine-tunes on task["train"] and reports test accuracy (task["test"]) per evaluation; it says
+    its plan (steps, epochs, estimated time) as training starts."""
     data = tokenize_task(task, tokenizer, max_length=max_length)
     return Trainer(
         model=model, args=args, train_dataset=data["train"], eval_dataset=data["test"],
         data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8), processing_class=tokenizer,
-        compute_metrics=accuracy_metrics(),
+        compute_metrics=accuracy_metrics(), callbacks=[RunPlan("fine-tuning")],
     )
 
 
@@ -198,12 +200,26 @@ def accuracy_summary(log_history: list[dict]) -> dict:
     }
 
 
+def accuracy_line(summary: dict) -> str:
+    """The fine-tune's result as one line: the final model's test accuracy, or, where the learning rate was chosen
+    on validation, the chosen model's. Never a maximum over epochs picked on the test split."""
+    if "learning_rate_search" in summary:
+        return (f"test accuracy: {summary['accuracy_final']:.4f} (learning rate {summary['learning_rate']:g}, chosen "
+                f"on validation: {summary['validation_accuracy']:.4f})")
+    return f"test accuracy: {summary['accuracy_final']:.4f} (final model)"
+
+
 def fine_tune(model, tokenizer, task: DatasetDict, args, *, max_length: int = 128, resume_from_checkpoint=None):
     """Train with `args` (see `tlm_hf.training.recipes`), return the Trainer and the accuracy summary."""
     trainer = classification_trainer(model, tokenizer, task, args, max_length=max_length)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     evaluations_to_the_end(trainer, "eval_accuracy")  # "final" is the final model's accuracy
-    return trainer, accuracy_summary(trainer.state.log_history)
+    return trainer, {**accuracy_summary(trainer.state.log_history), "example_text": test_example(task)}
+
+
+def test_example(task: DatasetDict) -> str | None:
+    """The first test example's text: the model card's usage example comes from the user's own domain."""
+    return task["test"][0]["text"] if "test" in task and len(task["test"]) else None
 
 
 def fine_tune_selecting_lr(make_model, tokenizer, task: DatasetDict, args, learning_rates, *, max_length: int = 128):
@@ -234,5 +250,5 @@ def fine_tune_selecting_lr(make_model, tokenizer, task: DatasetDict, args, learn
     return trainer, {
         "accuracy_final": accuracy, "accuracy_best": accuracy, "best_epoch": round(trainer.state.epoch),
         "accuracy_per_epoch": [accuracy], "learning_rate": learning_rate, "validation_accuracy": summary["accuracy_final"],
-        "learning_rate_search": candidates,
+        "learning_rate_search": candidates, "example_text": test_example(task),
     }
