@@ -6,6 +6,7 @@ import json
 import random
 
 from data_helpers import ANIMAL_SENTENCES, MONEY_SENTENCES, SPORT_SENTENCES
+from remote_code import run_without_tlm_hf
 from training_helpers import REPO
 
 # Appended to the documented commands so the test takes seconds: a few steps, one epoch.
@@ -42,6 +43,13 @@ def run(command: str, capsys):
     finally:
         sys.argv = old
     return capsys.readouterr().out
+
+
+def documented_python(section: str) -> str:
+    """The first python block of a section of docs/own-data.md."""
+    text = (REPO / "docs" / "own-data.md").read_text()
+    after = text[text.index(section):]
+    return after[after.index("```python") + len("```python"):].split("```")[0]
 
 
 OWN_DATA_COMMANDS = [
@@ -97,6 +105,10 @@ def test_own_text_and_csv_pretrain_finetune_compare_and_publish_with_the_documen
     assert "to reproduce" not in card and "best" not in card and "1% fluctuation" not in card
     assert f"classify({json.loads((tmp_path / 'runs/my-ft/results.json').read_text())['example_text']!r})" in card
     assert "model-index" in card and "type: csv" in card and "name: my_labels" in card
+    # the documented way to load and run it works where tlm_hf is not installed, with no remote-code prompt
+    loaded = run_without_tlm_hf(documented_python("## Loading and running your classifier"), tmp_path=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    assert {"animals", "money", "sport"} & set(loaded.stdout.replace("'", " ").split())
     exported = json.loads((tmp_path / "runs/my-ft/hub_export/run_config.json").read_text())
     assert exported["settings"]["preset"] == "tiny"  # the shape it has, not the parser's default
     assert exported["model_shape"]["hidden_size"] == 128 and exported["model_shape"]["num_hidden_layers"] == 2
