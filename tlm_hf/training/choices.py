@@ -19,7 +19,9 @@ def choices_block(lines) -> str:
 def _training_summary(args, stage: str) -> str:
     """The recipe's settings that decide a run's length and pace, as this run has them (overrides included)."""
     batch = args.per_device_train_batch_size * args.gradient_accumulation_steps
-    length = f"{args.max_steps:,} steps" if args.max_steps and args.max_steps > 0 else f"{args.num_train_epochs:g} epochs"
+    epochs = args.num_train_epochs
+    length = (f"{args.max_steps:,} steps" if args.max_steps and args.max_steps > 0 else
+              f"{epochs:g} epoch{'' if epochs == 1 else 's'}")
     return f"{stage} lr {args.learning_rate:g}, {length}, batch {batch}"
 
 
