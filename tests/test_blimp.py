@@ -298,7 +298,7 @@ def test_experiment_table_gets_a_blimp_column_only_when_pre_training_measured_it
     assert "| +0.42 | - |" in experiment_table([unmeasured, measured])
 
 
-def test_pretrained_card_shows_the_blimp_score_when_pre_training_measured_it(tmp_path, wordpiece):
+def test_pretrained_card_shows_the_blimp_score_and_its_standard_error_when_pre_training_measured_it(tmp_path, wordpiece):
     from tlm_hf.hub.model_card import build_model_card
 
     stats = {"corpus": "sample:wikitext2", "W_s": 5000, "T_W": 3959, "seed": 42}
@@ -311,6 +311,7 @@ def test_pretrained_card_shows_the_blimp_score_when_pre_training_measured_it(tmp
         {**stats, "blimp_overall": 0.6123, "blimp_pairs": 1340, "blimp_variant": "word-l2r"}))
     card = build_model_card(folder).text
     assert "## Grammar: BLiMP" in card and "On 1,340 minimal pairs" in card and "**61.2%**" in card
+    assert "(standard error about 1.3 points)" in card  # sqrt(0.61 * 0.39 / 1,340)
     assert "word-l2r" in card
 
 

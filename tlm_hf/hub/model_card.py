@@ -128,6 +128,8 @@ def _pretraining(stats: dict | None) -> dict | None:
         **{key: stats.get(key) for key in ("heldout_paragraphs", "heldout_source", "heldout_mlm_loss",
                                            "heldout_perplexity", "heldout_accuracy", "unigram_loss", "context_gain",
                                            "blimp_overall", "blimp_pairs", "blimp_variant")},
+        blimp_error=accuracy_error(stats["blimp_overall"], stats["blimp_pairs"])
+        if stats.get("blimp_overall") is not None and stats.get("blimp_pairs") else None,
     )
 
 
