@@ -1,5 +1,5 @@
 """What a command chose for its user, said once in one short block before anything trains: the recipe and where it
-came from, the task's columns and label names, the split sizes, a committee's members, a pre-training's text.
+came from, the task's columns and label names, the split sizes, a committee's members, a pre-training's vocabulary.
 
     print(choices_block([recipe_choice(...), *task_choices(task, task_data)]))
 
