@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tlm_hf.arguments import given_recipe, parse_settings, recipe_folders
+from tlm_hf.arguments import parse_settings, recipe_folders
 from tlm_hf.settings import COMMITTEE_SETTINGS, FINETUNE_SETTINGS, SettingsError
 from tlm_hf.training.choices import recipe_choice
 
@@ -18,7 +18,7 @@ def pretrained_folder(tmp_path, recipe):
 
 def recipe_line(argv) -> str:
     settings, *_, args = parse_settings(FINETUNE_SETTINGS, argv, stage="finetuning")
-    return recipe_choice(settings.recipe, given=given_recipe(argv), folders=recipe_folders(argv), args=args)
+    return recipe_choice(settings.recipe, folders=recipe_folders(argv), args=args)
 
 
 def test_fine_tuning_from_a_pretrained_folder_defaults_to_its_recipe_and_says_so(tmp_path):

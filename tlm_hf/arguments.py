@@ -71,13 +71,6 @@ def _early_settings(args) -> tuple[argparse.Namespace, dict]:
     return early, read_yaml(early.config) if early.config else {}
 
 
-def given_recipe(args=None) -> str | None:
-    """The recipe named by the command line or its --config file; None when the run takes it from a folder or
-    the default."""
-    early, from_file = _early_settings(sys.argv[1:] if args is None else list(args))
-    return early.recipe or from_file.get("recipe")
-
-
 def recipe_folders(args=None) -> list[str]:
     """The pre-trained folders a fine-tune (--pretrained) or a committee (--members) inherits its recipe from."""
     early, from_file = _early_settings(sys.argv[1:] if args is None else list(args))

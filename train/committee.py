@@ -105,7 +105,7 @@ def main(argv=None):
                       main_process=args.should_save)
     except UserError as err:
         sys.exit(f"committee.py: error: {err}")
-    print(committee_choices(settings, task, task_data, args, argv))
+    print(committee_choices(settings, task, task_data, args))
 
     # -- members: each fine-tuned alone by train/finetune.py, --jobs at a time ---------------------------------------
     try:

@@ -69,7 +69,7 @@ def main(argv=None):
                       main_process=args.should_save)
     except UserError as err:  # anything else is a bug: its traceback stays
         sys.exit(f"finetune.py: error: {err}")
-    print(finetuning_choices(settings, task, task_data, args, argv))
+    print(finetuning_choices(settings, task, task_data, args))
 
     # -- training: test accuracy after every epoch, or (with learning_rates) the learning rate chosen on the
     # validation split and the chosen model's test accuracy ---------------------------------------------------------

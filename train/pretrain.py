@@ -105,7 +105,7 @@ def main(argv=None):
                                           args), main_process=args.should_save)
     except UserError as err:  # anything else is a bug: its traceback stays
         sys.exit(f"pretrain.py: error: {err}")
-    print(pretraining_choices(settings, tokenizer_settings, args, stats, argv))
+    print(pretraining_choices(settings, tokenizer_settings, args, stats))
     print(f"pre-training on W_s = {stats['W_s']:,} paragraphs (T_W = {stats['T_W']:,})")
 
     # -- model and training: held-out MLM loss, accuracy and context gain after every epoch ----------------------

@@ -25,22 +25,22 @@ def _training_summary(args, stage: str) -> str:
     return f"{stage} lr {args.learning_rate:g}, {length}, batch {batch}"
 
 
-def recipe_choice(recipe: str, *, given: str | None, folders=(), args=None, stage: str = "fine-tuning") -> str:
-    """The recipe line: its name, where it came from (given; the folders' own; the default) and its main settings.
+def recipe_choice(recipe: str, *, folders=(), args=None, stage: str = "fine-tuning") -> str:
+    """The recipe line: its name, where it came from and its main settings. Where is read off the facts, so that a
+    library call without a command line can say it too: the folders' own recipe (inherited, or given the same), a
+    recipe other than theirs (given), `paper` without a recorded one (the default), any other (given).
 
-    given: the recipe named by --recipe or the --config file (`tlm_hf.arguments.given_recipe`), else None.
     folders: the pre-trained folders a fine-tune or a committee starts from."""
     inherited = {folder: pretrained_recipe(folder) for folder in folders}
     recorded = sorted({name for name in inherited.values() if name})
     names = ", ".join(str(folder) for folder, name in inherited.items() if name)
-    if given:
-        origin = "given"
-        if recorded and recorded != [recipe]:
-            origin += f"; {names} {'was' if len(inherited) == 1 else 'were'} pre-trained with {', '.join(recorded)}"
+    verb = "was" if len(inherited) == 1 else "were"
+    if recorded == [recipe]:
+        origin = f"the recipe {names} {verb} pre-trained with; --recipe chooses another"
     elif recorded:
-        origin = f"the recipe {names} {'was' if len(inherited) == 1 else 'were'} pre-trained with; --recipe chooses another"
+        origin = f"given; {names} {verb} pre-trained with {', '.join(recorded)}"
     else:
-        origin = "the default; --recipe fast is the quicker one" if recipe == "paper" else "the default"
+        origin = "the default; --recipe fast is the quicker one" if recipe == "paper" else "given"
     settings = f": {_training_summary(args, stage)}" if args is not None else ""
     return f"recipe {recipe} ({origin}){settings}"
 
@@ -86,32 +86,25 @@ def vocabulary_choice(vocab_size: int | None, tokenizer: str | None, w_s: int | 
     return f"vocabulary: {tokenizer or 'bert-base-uncased'}'s (--wordpiece_vocab_size N trains one on your text)"
 
 
-def finetuning_choices(settings, task, task_data, args, argv=None) -> str:
-    """train/finetune.py's block: the recipe (with where it came from), the task's columns, labels and splits."""
-    from ..arguments import given_recipe
-
+def finetuning_choices(settings, task, task_data, args) -> str:
+    """A fine-tune's block: the recipe (with where it came from), the task's columns, labels and splits."""
     folders = [settings.pretrained] if settings.pretrained else []
-    return choices_block([recipe_choice(settings.recipe, given=given_recipe(argv), folders=folders, args=args),
-                          *task_choices(task, task_data)])
+    return choices_block([recipe_choice(settings.recipe, folders=folders, args=args), *task_choices(task, task_data)])
 
 
-def committee_choices(settings, task, task_data, args, argv=None) -> str:
-    """train/committee.py's block: the recipe its members are fine-tuned with, the task, the members."""
-    from ..arguments import given_recipe, recipe_folders
-
+def committee_choices(settings, task, task_data, args) -> str:
+    """A committee's block: the recipe its members are fine-tuned with, the task, the members."""
+    folders = [member for member in settings.members if Path(member).is_dir()]
     return choices_block([
-        recipe_choice(settings.recipe, given=given_recipe(argv), folders=recipe_folders(argv), args=args)
-        + " (every member)",
+        recipe_choice(settings.recipe, folders=folders, args=args) + " (every member)",
         *task_choices(task, task_data), member_choices(settings.members, scratch=settings.scratch),
     ])
 
 
-def pretraining_choices(settings, tokenizer_settings, args, stats, argv=None) -> str:
-    """train/pretrain.py's block: the recipe and the vocabulary (trained here or given)."""
-    from ..arguments import given_recipe
-
+def pretraining_choices(settings, tokenizer_settings, args, stats) -> str:
+    """A pre-training's block: the recipe and the vocabulary (trained here or given)."""
     return choices_block([
-        recipe_choice(settings.recipe, given=given_recipe(argv), args=args, stage="pre-training"),
+        recipe_choice(settings.recipe, args=args, stage="pre-training"),
         vocabulary_choice(settings.wordpiece_vocab_size, tokenizer_settings.tokenizer, stats.get("W_s")),
     ])
 
