@@ -298,7 +298,9 @@ def test_experiment_table_gets_a_blimp_column_only_when_pre_training_measured_it
     assert "| +0.42 | - |" in experiment_table([unmeasured, measured])
 
 
-def test_pretrained_card_shows_the_blimp_score_and_its_standard_error_when_pre_training_measured_it(tmp_path, wordpiece):
+def test_pretrained_card_shows_the_blimp_score_and_its_standard_error_when_pre_training_measured_it(
+    tmp_path, wordpiece
+):
     from tlm_hf.hub.model_card import build_model_card
 
     stats = {"corpus": "sample:wikitext2", "W_s": 5000, "T_W": 3959, "seed": 42}

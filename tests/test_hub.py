@@ -182,7 +182,8 @@ def test_committee_card_of_own_members_names_them_the_task_and_data_and_claims_n
     home = "/home/me/runs"
     results = dict(task="tickets", committee_accuracy=0.8, member_accuracies=[0.75, 0.69, None], train_size=600,
                    test_size=300, example_text="The export button crashes when the file name has a 'quote'.",
-                   members=[{"member": f"{home}/pt-{i}", "accuracy_final": a} for i, a in enumerate([0.75, 0.69, None])])
+                   members=[{"member": f"{home}/pt-{i}", "accuracy_final": a}
+                            for i, a in enumerate([0.75, 0.69, None])])
     run_config = dict(settings=dict(task="tickets", task_data=f"{home}/tickets.jsonl", recipe="fast",
                                     members=[f"{home}/pt-{i}" for i in range(3)]))
     run = save_run(tmp_path / "committee-own", committee, results=results, run_config=run_config)

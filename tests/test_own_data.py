@@ -74,7 +74,8 @@ def test_own_text_and_csv_pretrain_finetune_compare_and_publish_with_the_documen
     stats = json.loads((tmp_path / "runs/my-pt/pretraining_stats.json").read_text())
     assert stats["W_s"] == 180 and stats["heldout_paragraphs"] == 20
     # each run says what it chose once, and its plan before the first step: steps, epochs, what else is trained
-    assert pretrain.count("choices made for this run:") == 1 and "recipe fast (given): pre-training lr 0.002, 6 steps, batch 16" in pretrain
+    assert pretrain.count("choices made for this run:") == 1
+    assert "recipe fast (given): pre-training lr 0.002, 6 steps, batch 16" in pretrain
     assert "a WordPiece vocabulary of at most 4,096 tokens, trained on the 180 pre-training paragraphs" in pretrain
     assert ("plan: pre-training 6 steps (1 epoch of about 6 steps, batch 16); also trained: a WordPiece vocabulary of "
             "at most 4,096 tokens on the 180 paragraphs (done before the first step)\n" in pretrain)

@@ -19,8 +19,8 @@ def test_plan_line_names_steps_epochs_batch_and_the_vocabulary_then_the_time_mea
     callback = RunPlan("pre-training", also_trained="a WordPiece vocabulary of 4,096 tokens", printer=said.append)
     args, state = fake_run(3408, epochs=24)
     callback.on_train_begin(args, state, None)
-    assert said == ["plan: pre-training 3,408 steps (24 epochs of about 142 steps, batch 32); also trained: a WordPiece "
-                    "vocabulary of 4,096 tokens; time estimated after 20 steps"]
+    assert said == ["plan: pre-training 3,408 steps (24 epochs of about 142 steps, batch 32); also trained: a "
+                    "WordPiece vocabulary of 4,096 tokens; time estimated after 20 steps"]
     for step in range(1, 30):
         state.global_step, now[0] = step, 2.0 * step  # every step takes 2 s
         callback.on_step_end(args, state, None)

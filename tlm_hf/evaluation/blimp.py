@@ -308,7 +308,8 @@ def unigram_floor(folder: str, tokenizer, pairs: list[dict]) -> tuple[list[bool]
     except (UserError, OSError) as err:
         return None, f"its pre-training text cannot be read from here ({str(err).splitlines()[0]})"
     _, counts = pretraining_stats(paragraphs, None, tokenizer)
-    return unigram_pairs(tokenizer, counts, pairs), f"token frequencies of its {len(paragraphs):,} pre-training paragraphs"
+    how = f"token frequencies of its {len(paragraphs):,} pre-training paragraphs"
+    return unigram_pairs(tokenizer, counts, pairs), how
 
 
 # --- the published scores, and tables ------------------------------------------------------------------------
