@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from tlm_hf.arguments import parse_settings
-from tlm_hf.settings import FINETUNE_SETTINGS
+from tlm_hf.arguments import parse_settings, recipe_folders
+from tlm_hf.settings import COMMITTEE_SETTINGS, FINETUNE_SETTINGS, SettingsError
+from tlm_hf.training.choices import recipe_choice
 
 
 def pretrained_folder(tmp_path, recipe):
@@ -15,24 +16,42 @@ def pretrained_folder(tmp_path, recipe):
     return str(folder)
 
 
-def test_fine_tuning_from_a_pretrained_folder_defaults_to_its_recipe_and_says_so(tmp_path, capsys):
+def recipe_line(argv) -> str:
+    settings, *_, args = parse_settings(FINETUNE_SETTINGS, argv, stage="finetuning")
+    return recipe_choice(settings.recipe, folders=recipe_folders(argv), args=args)
+
+
+def test_fine_tuning_from_a_pretrained_folder_defaults_to_its_recipe_and_says_so(tmp_path):
     folder = pretrained_folder(tmp_path, "fast")
     settings, *_, args = parse_settings(FINETUNE_SETTINGS, ["--pretrained", folder], stage="finetuning")
     assert settings.recipe == "fast" and (args.learning_rate, args.num_train_epochs) == (1e-3, 10)
-    assert f"recipe fast: the recipe {folder} was pre-trained with (give --recipe to choose another)" in capsys.readouterr().out
+    assert recipe_line(["--pretrained", folder]) == (
+        f"recipe fast (the recipe {folder} was pre-trained with; --recipe chooses another): "
+        "fine-tuning lr 0.001, 10 epochs, batch 32")
 
 
-def test_an_explicit_recipe_wins_over_the_pretrained_folders(tmp_path, capsys):
+def test_an_explicit_recipe_wins_over_the_pretrained_folders_and_the_line_says_what_the_folder_had(tmp_path):
     folder = pretrained_folder(tmp_path, "fast")
     settings, *_, args = parse_settings(FINETUNE_SETTINGS, ["--pretrained", folder, "--recipe", "paper"],
                                         stage="finetuning")
     assert settings.recipe == "paper" and args.learning_rate == 5e-5
-    assert "pre-trained with" not in capsys.readouterr().out
+    assert recipe_line(["--pretrained", folder, "--recipe", "paper"]).startswith(
+        f"recipe paper (given; {folder} was pre-trained with fast): fine-tuning lr 5e-05, 50 epochs")
 
 
-def test_a_folder_without_a_recorded_recipe_fine_tunes_with_the_paper_recipe(tmp_path):
+def test_a_folder_without_a_recorded_recipe_fine_tunes_with_the_paper_recipe_by_default(tmp_path):
     settings, *_, args = parse_settings(FINETUNE_SETTINGS, ["--pretrained", str(tmp_path)], stage="finetuning")
     assert settings.recipe == "paper" and args.learning_rate == 5e-5
+    assert recipe_line(["--pretrained", str(tmp_path)]).startswith(
+        "recipe paper (the default; --recipe fast is the quicker one)")
+
+
+def test_committee_members_pre_trained_with_different_recipes_are_refused_in_one_line(tmp_path):
+    members = [pretrained_folder(tmp_path, "fast"), pretrained_folder(tmp_path, "paper")]
+    with pytest.raises(SettingsError, match=r"different recipes \(.*pt-fast fast, .*pt-paper paper\); give --recipe"):
+        parse_settings(COMMITTEE_SETTINGS, ["--members", *members], stage="finetuning")
+    settings, *_ = parse_settings(COMMITTEE_SETTINGS, ["--members", *members, "--recipe", "fast"], stage="finetuning")
+    assert settings.recipe == "fast"
 
 
 # --- help that helps ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 sample with its published scores, and `tlm blimp` end to end."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -14,11 +15,13 @@ from tlm_hf.errors import SettingsError
 from tlm_hf.evaluation.blimp import (
     FIELDS,
     blimp_metrics,
+    compare_with_floor,
     evaluate_blimp,
     load_blimp,
     published_scores,
     score_pairs,
     summarise,
+    verdict_line,
 )
 from tlm_hf.evaluation.pll import pseudo_log_likelihoods
 
@@ -167,6 +170,28 @@ def test_blimp_metrics_add_the_overall_and_field_scores_to_held_out_metrics(tmp_
     assert metrics == {"mlm_loss": 2.0, "blimp_overall": 1.0, "blimp_morphology": 1.0}
 
 
+def test_overall_standard_error_is_the_binomial_one_for_a_single_paradigm_and_shrinks_over_paradigms():
+    one = [pair("a", "x", "y")] * 4
+    result = summarise(one, [True, False, True, False])
+    assert result["standard_error"] == pytest.approx((0.5 * 0.5 * 4 / 3 / 4) ** 0.5)
+    two = one + [pair("b", "x", "y")] * 4
+    assert summarise(two, [True, False] * 4)["standard_error"] == pytest.approx(result["standard_error"] / 2 ** 0.5)
+
+
+def test_a_floor_is_distinguishable_only_beyond_two_standard_errors_of_the_paired_difference():
+    pairs = [pair(uid, "x", "y") for uid in "ab" for _ in range(50)]
+    same = compare_with_floor(pairs, [True, False] * 50, [True, False] * 50)
+    assert same == {"difference": 0.0, "difference_se": 0.0, "distinguishable": False}
+    better = compare_with_floor(pairs, [True] * 100, [True, False] * 50)
+    assert better["difference"] == pytest.approx(0.5) and better["distinguishable"]
+    close = compare_with_floor(pairs, [True] * 2 + [True, False] * 49, [True, False] * 50)
+    assert not close["distinguishable"]
+    line = verdict_line({"its random twin": close, "the unigram floor": better, "another": None})
+    assert line.startswith("verdict: not distinguishable from its random twin (+1.0 ± 1.0 points)")
+    assert "distinguishable from the unigram floor (above it: +50.0 ± " in line and "another: not measured" in line
+    assert "rule: a difference counts when it exceeds 2 standard errors" in line
+
+
 # --- tlm blimp ----------------------------------------------------------------------------------------------------
 
 
@@ -201,6 +226,39 @@ def test_tlm_blimp_prints_a_markdown_table_beside_the_anchors_and_writes_it(save
     assert " | this model | 5-gram | LSTM | TXL | GPT-2 |" in printed and "| paradigm: causative |" in printed
     assert "humans 88.6" in printed and "word-l2r" in printed
     assert out.read_text() == printed
+
+
+@pytest.mark.parametrize("format", ["text", "markdown", "json"])
+def test_tlm_blimp_of_a_random_model_gives_its_standard_error_and_says_it_is_not_distinguishable_from_its_twin(
+    saved_mlm, two_paradigms, capsys, format
+):
+    assert main(["blimp", str(saved_mlm), "--data", two_paradigms, "--seed", "1", "--format", format]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads(printed) if format == "json" else None
+    verdict = result["verdict"] if result else next(line for line in printed.splitlines() if "verdict: " in line)
+    assert "not distinguishable from its random twin" in verdict
+    assert "the unigram floor: not measured" in verdict  # no run_config.json: its pre-training text is unknown
+    if result:
+        assert result["standard_error"] > 0
+        assert not result["floors"]["random twin"]["comparison"]["distinguishable"]
+    else:
+        assert re.search(r"overall +\| +\d+\.\d ± \d+\.\d" if format == "markdown" else r"overall +\d+\.\d ± \d+\.\d",
+                         printed)
+        assert "random twin: " in printed
+
+
+def test_tlm_blimp_measures_the_unigram_floor_on_the_folders_own_pre_training_text(saved_mlm, two_paradigms, tmp_path,
+                                                                                    capsys):
+    text = tmp_path / "my_text.txt"
+    text.write_text("\n".join(load_blimp(two_paradigms)[i]["sentence_good"] for i in range(8)) + "\n")
+    (saved_mlm / "run_config.json").write_text(json.dumps(
+        {"stage": "pretraining", "settings": {"corpus": str(text), "heldout_size": 0, "subset": "random"}}))
+    assert main(["blimp", str(saved_mlm), "--data", two_paradigms, "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    unigram = result["floors"]["unigram floor"]
+    assert unigram["how"] == "token frequencies of its 8 pre-training paragraphs"
+    assert 0 <= unigram["overall"] <= 1 and unigram["comparison"]["difference_se"] >= 0
+    assert "the unigram floor: not measured" not in result["verdict"]
 
 
 def test_tlm_blimp_random_init_scores_the_same_architecture_with_fresh_weights(saved_mlm, two_paradigms, capsys):
@@ -240,7 +298,9 @@ def test_experiment_table_gets_a_blimp_column_only_when_pre_training_measured_it
     assert "| +0.42 | - |" in experiment_table([unmeasured, measured])
 
 
-def test_pretrained_card_shows_the_blimp_score_when_pre_training_measured_it(tmp_path, wordpiece):
+def test_pretrained_card_shows_the_blimp_score_and_its_standard_error_when_pre_training_measured_it(
+    tmp_path, wordpiece
+):
     from tlm_hf.hub.model_card import build_model_card
 
     stats = {"corpus": "sample:wikitext2", "W_s": 5000, "T_W": 3959, "seed": 42}
@@ -253,6 +313,7 @@ def test_pretrained_card_shows_the_blimp_score_when_pre_training_measured_it(tmp
         {**stats, "blimp_overall": 0.6123, "blimp_pairs": 1340, "blimp_variant": "word-l2r"}))
     card = build_model_card(folder).text
     assert "## Grammar: BLiMP" in card and "On 1,340 minimal pairs" in card and "**61.2%**" in card
+    assert "(standard error about 1.3 points)" in card  # sqrt(0.61 * 0.39 / 1,340)
     assert "word-l2r" in card
 
 

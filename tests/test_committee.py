@@ -281,11 +281,32 @@ def test_committee_pipeline_gives_committee_and_member_decisions():
     first = predictions[0]
     assert set(first) == {"label", "score", "members"}
     assert first["label"] == LABELS["id2label"][int(output.logits.argmax())]
-    assert first["score"] == pytest.approx(float(output.logits.softmax(-1).max()), rel=1e-5)
+    chosen = int(output.logits.argmax())
+    assert first["score"] == pytest.approx(float(output.member_logits[0].softmax(-1)[:, chosen].mean()), rel=1e-5)
     assert [m["label"] for m in first["members"]] == [
         LABELS["id2label"][int(i)] for i in output.member_logits[0].argmax(-1)
     ]
     assert all(0 < m["score"] <= 1 for m in first["members"]) and len(first["members"]) == 4
+
+
+def test_committee_pipeline_score_lies_within_its_members_scores_for_the_chosen_label():
+    """The decision is the sum of logits; the score is the members' mean probability, never more confident than the
+    most confident member (the softmax of the summed logits was)."""
+    members = [conv_bert(seed) for seed in range(3)]
+    committee = SoftCommitteeForSequenceClassification.from_members(members)
+    classify = pipeline(SOFT_COMMITTEE_TASK, model=committee, tokenizer=tokenizer())
+    for text in ["w1 w2 w3 w4", "w7 w8", "w20 w30 w40 w50 w51"]:
+        prediction = classify(text)[0]
+        input_ids = tokenizer()(text, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            output = committee(input_ids, output_member_logits=True)
+        chosen = int(output.logits.argmax())
+        member_scores = output.member_logits[0].softmax(-1)[:, chosen]
+        assert prediction["label"] == LABELS["id2label"][chosen]
+        assert float(member_scores.min()) - 1e-6 <= prediction["score"] <= float(member_scores.max()) + 1e-6
+        agreeing = [m["score"] for m in prediction["members"] if m["label"] == prediction["label"]]
+        if len(agreeing) == len(members):
+            assert min(agreeing) - 1e-6 <= prediction["score"] <= max(agreeing) + 1e-6
 
 
 REMOTE_LOAD = """

@@ -100,6 +100,45 @@ def test_pretrained_members_are_fine_tuned_from_their_folders_and_compared_to_a_
     assert results["reference_accuracy"] == 0.75
 
 
+def test_members_of_fast_recipe_folders_are_fine_tuned_with_the_fast_recipe_and_the_run_says_so(
+    tmp_path, capsys, monkeypatch
+):
+    """As train/finetune.py does: the recipe travels with the pre-trained folders unless --recipe names another."""
+    settings = tiny_settings(tmp_path)
+    for key in ("config_overrides", "learning_rate"):  # the folders' architecture; the recipe's learning rate
+        del settings[key]
+    tokenizer = AutoTokenizer.from_pretrained(settings["tokenizer"])
+    members = []
+    for index in range(2):
+        folder = tmp_path / f"fast-pt-{index}"
+        config = ConvBertConfig.from_preset("bert-1-h12", vocab_size=len(tokenizer), hidden_size=32,
+                                            num_attention_heads=2, intermediate_size=64)
+        ConvBertForMaskedLM(config).save_pretrained(folder)
+        (folder / "run_config.json").write_text(json.dumps({"stage": "pretraining", "settings": {"recipe": "fast"},
+                                                            "training": {}}))
+        members.append(str(folder))
+    config = tmp_path / "committee.yaml"
+    config.write_text(yaml.safe_dump({**settings, "members": members}))
+    out = tmp_path / "run"
+    printed = run_committee(config, "--output_dir", str(out), capsys=capsys, monkeypatch=monkeypatch)
+
+    choices = printed[printed.index("choices made for this run:"):].split("\n[")[0]
+    assert f"recipe fast (the recipe {members[0]}, {members[1]} were pre-trained with; --recipe chooses another)" \
+        in choices and "lr 0.001" in choices and "(every member)" in choices
+    assert "task tiny: text column 'text', label column 'label'" in choices
+    assert "examples: train 16, test 16 (one file split per label by task_seed 42)" in choices
+    assert "members (2, fine-tuned from): 0: fast-pt-0, 1: fast-pt-1" in choices
+    for index in range(2):
+        member = json.loads((out / "members" / f"{index}-fast-pt-{index}" / "run_config.json").read_text())
+        assert member["settings"]["recipe"] == "fast"
+        assert (member["training"]["learning_rate"], member["training"]["warmup_steps"]) == (1e-3, 0.1)
+    assert json.loads((out / "run_config.json").read_text())["settings"]["recipe"] == "fast"
+
+    paper = run_committee(config, "--output_dir", str(tmp_path / "paper"), "--recipe", "paper", capsys=capsys,
+                          monkeypatch=monkeypatch)
+    assert f"recipe paper (given; {members[0]}, {members[1]} were pre-trained with fast)" in paper
+
+
 def test_a_committee_without_members_stops_with_one_line(tmp_path, capsys, monkeypatch):
     config = tmp_path / "committee.yaml"
     config.write_text(yaml.safe_dump(tiny_settings(tmp_path)))

@@ -165,9 +165,41 @@ def test_committee_card_lists_members_and_reports_committee_accuracy(committee_r
     card = ModelCard.load(write_model_card(committee_run, repo_id="tlm/committee"))
     assert [r.metric_value for r in card.data.eval_results] == [0.868]
     assert card.data.pipeline_tag == "text-classification"
-    assert "| 3 | BERT-1, 4 heads |" in card.text and "| 0.8600 |" in card.text
-    assert "**0.8680** (reference deep model: 0.8610)" in card.text
+    assert "| 3 | `member 2` | BERT-1, 4 heads |" in card.text and "| 0.8600 |" in card.text
+    assert "to reproduce \"Tiny Language Models\"" in card.text  # ag_news: one of the paper's experiments
+    assert "**0.8680** (reference model: 0.8610)" in card.text
     assert 'pipeline("soft-committee-classification"' in card.text
+
+
+def test_committee_card_of_own_members_names_them_the_task_and_data_and_claims_no_latency_or_convolutions(tmp_path):
+    from tlm_hf import SoftCommitteeForSequenceClassification
+
+    labels = {0: "bug", 1: "feature", 2: "question"}
+    config = dict(id2label=labels, label2id={v: k for k, v in labels.items()}, num_conv_layers=0, conv_channels=None,
+                  conv_kernel_size=None)
+    committee = SoftCommitteeForSequenceClassification.from_members(
+        [ConvBertForSequenceClassification(tiny_config(**config)) for _ in range(3)])
+    home = "/home/me/runs"
+    results = dict(task="tickets", committee_accuracy=0.8, member_accuracies=[0.75, 0.69, None], train_size=600,
+                   test_size=300, example_text="The export button crashes when the file name has a 'quote'.",
+                   members=[{"member": f"{home}/pt-{i}", "accuracy_final": a}
+                            for i, a in enumerate([0.75, 0.69, None])])
+    run_config = dict(settings=dict(task="tickets", task_data=f"{home}/tickets.jsonl", recipe="fast",
+                                    members=[f"{home}/pt-{i}" for i in range(3)]))
+    run = save_run(tmp_path / "committee-own", committee, results=results, run_config=run_config)
+    card = ModelCard.load(write_model_card(run, repo_id="me/tickets-committee"))
+    text = card.text
+    assert "for `tickets` (your data: tickets.jsonl), 3 labels:\nbug, feature, question" in text
+    assert "| 1 | `pt-0` | BERT-1, 2 heads |" in text and "| 0.7500 |" in text and "| 0.6900 |" in text
+    assert "| 3 | `pt-2` |" in text and "not measured" in text
+    assert "on 600 training examples of `tickets` and tested on 300" in text and "recipe `fast`" in text
+    assert "With 300 test examples, the accuracy's standard error is about 2.3 points" in text
+    assert """committee("The export button crashes when the file name has a 'quote'.")""" in text
+    assert "mean of the members' probabilities" in text
+    for unmeasured in ("latency", "convolution", "to reproduce", home):
+        assert unmeasured not in text.lower(), unmeasured
+    [result] = card.data.eval_results
+    assert (result.dataset_type, result.dataset_name, result.metric_value) == ("json", "tickets", 0.8)
 
 
 def test_committee_export_loads_with_its_pipeline_without_tlm_hf(committee_run, tmp_path):
@@ -239,14 +271,20 @@ def test_card_of_a_run_on_own_files_names_the_file_and_the_trained_vocabulary(tm
     assert json.loads((export / "run_config.json").read_text())["settings"]["corpus"] == "my_notes.txt"
 
 
-def test_classifier_card_of_own_task_file_publishes_no_dataset_id(tmp_path, pretrained_run):
+def test_classifier_card_of_own_task_file_lists_its_accuracy_under_the_file_format_not_a_dataset_id(
+    tmp_path, pretrained_run
+):
     results = dict(task="mytopics", arm="pretrained", pretrained_from=str(pretrained_run), seed=0, accuracy_final=0.9,
                    accuracy_best=0.9, best_epoch=1, train_size=12, test_size=8, num_labels=4)
     run_config = dict(settings=dict(task="mytopics", task_data=str(tmp_path / "mytopics.csv"), pretrained=str(pretrained_run)))
     run = save_run(tmp_path / "clf-own", ConvBertForSequenceClassification(tiny_config(num_labels=4)), results=results,
                    run_config=run_config)
     card = build_model_card(run, repo_id="me/clf")
-    assert card.data.datasets is None and not card.data.eval_results
+    assert card.data.datasets is None  # a task file of the user's is no Hub dataset
+    [result] = card.data.eval_results  # the model-index the docs promise, under the file's format
+    assert (result.dataset_type, result.dataset_name, result.metric_value) == ("csv", "mytopics", 0.9)
+    assert "(your data: mytopics.csv)" in card.text and "to reproduce" not in card.text and "best" not in card.text
+    assert "With 8 test examples, the accuracy's standard error is about 10.6 points" in card.text
     assert "paragraphs of WikiText-2, then fine-tuned" in card.text  # the pre-trained run's corpus, by its name
     assert "tokens (bert-base-uncased)" in card.text  # the pre-trained folder's tokenizer
 

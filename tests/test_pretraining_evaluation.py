@@ -120,7 +120,8 @@ def test_validation_is_carved_from_training_examples_and_leaves_train_and_test_a
     assert not set(task["validation"]["text"]) & (set(task["train"]["text"]) | set(task["test"]["text"]))
 
 
-def test_finetune_chooses_the_learning_rate_on_validation_and_reports_the_chosen_models_test_accuracy(tmp_path):
+def test_finetune_chooses_the_learning_rate_on_validation_and_reports_the_chosen_models_test_accuracy(tmp_path,
+                                                                                                     capsys):
     settings = {key: value for key, value in tiny_files(tmp_path).items() if key != "corpus"}
     out = tmp_path / "ft"
     run_script("finetune.py", {**settings, "train_per_label": 4, "validation_per_label": 4, "scratch": True,
@@ -132,6 +133,8 @@ def test_finetune_chooses_the_learning_rate_on_validation_and_reports_the_chosen
     best = max(search, key=lambda c: c["validation_accuracy"])
     assert results["learning_rate"] == best["learning_rate"] and results["validation_size"] == 8
     assert results["accuracy_final"] == results["accuracy_best"] and 0 <= results["accuracy_final"] <= 1
+    chosen = f"learning rate {results['learning_rate']:g}, chosen on validation: {results['validation_accuracy']:.4f}"
+    assert f"test accuracy: {results['accuracy_final']:.4f} ({chosen})" in capsys.readouterr().out
 
 
 # --- recipes and the experiment plan ------------------------------------------------------------------------------
@@ -196,11 +199,14 @@ def test_heldout_metrics_count_every_masked_token_whatever_the_evaluation_batch_
     assert results[0]["eval_mlm_loss"] == pytest.approx(results[2]["eval_mlm_loss"], rel=1e-5)
 
 
-def test_context_gain_is_read_out_as_a_plain_sentence():
+def test_context_gain_is_read_out_as_a_plain_sentence_with_advice_that_fits_the_recipe():
     from tlm_hf.training.mlm import context_gain_verdict
 
     assert "still on the unigram plateau" in context_gain_verdict(-0.016)
     assert "train longer, raise the learning rate (--recipe fast), or add text" in context_gain_verdict(0.01)
+    assert "raise the learning rate (--recipe fast), or add text" in context_gain_verdict(0.01, recipe="paper")
+    assert context_gain_verdict(0.01, recipe="fast").endswith(
+        "train longer (--max_steps, --num_train_epochs) or add text")  # never the recipe it already used
     assert context_gain_verdict(0.42).startswith("context gain +0.420: the model uses context")
     assert context_gain_verdict(None) is None
 

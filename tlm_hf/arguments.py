@@ -44,14 +44,39 @@ def _coerce(action, value):
     return value
 
 
-def inherited_recipe(pretrained) -> str | None:
-    """The recipe of the folder a fine-tune starts from (said in one line), when no --recipe is given."""
+def inherited_recipe(folders) -> str | None:
+    """The recipe the folders a fine-tune or a committee starts from were pre-trained with (their run_config.json),
+    when no --recipe is given; None where none recorded one. Folders pre-trained with different recipes are
+    refused: which one the members should be fine-tuned with is the user's choice."""
     from .training.recipes import pretrained_recipe
 
-    recipe = pretrained_recipe(pretrained)
-    if recipe:
-        print(f"recipe {recipe}: the recipe {pretrained} was pre-trained with (give --recipe to choose another)")
-    return recipe
+    folders = [folders] if isinstance(folders, str) else list(folders or [])
+    recipes = {folder: pretrained_recipe(folder) for folder in folders}
+    found = sorted({recipe for recipe in recipes.values() if recipe})
+    if len(found) > 1:
+        listed = ", ".join(f"{folder} {recipe}" for folder, recipe in recipes.items() if recipe)
+        raise SettingsError(f"the folders were pre-trained with different recipes ({listed}); give --recipe to choose "
+                            "the one they are fine-tuned with")
+    return found[0] if found else None
+
+
+def _early_settings(args) -> tuple[argparse.Namespace, dict]:
+    """--config's file and the few settings read before the others: --recipe and the folders it may come from."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    pre.add_argument("--recipe")
+    pre.add_argument("--pretrained")
+    pre.add_argument("--members", nargs="+")
+    early = pre.parse_known_args(args)[0]
+    return early, read_yaml(early.config) if early.config else {}
+
+
+def recipe_folders(args=None) -> list[str]:
+    """The pre-trained folders a fine-tune (--pretrained) or a committee (--members) inherits its recipe from."""
+    early, from_file = _early_settings(sys.argv[1:] if args is None else list(args))
+    pretrained = early.pretrained or from_file.get("pretrained")
+    members = early.members or from_file.get("members") or []
+    return [pretrained] if pretrained else [member for member in members if Path(member).is_dir()]
 
 
 def parse_settings(types, args=None, *, stage: str | None = None, required=(), description: str | None = None,
@@ -59,8 +84,8 @@ def parse_settings(types, args=None, *, stage: str | None = None, required=(), d
     """Instances of `types` from the recipe, `--config FILE.yaml` and the command line (which wins).
 
     stage: "pretraining" or "finetuning" for scripts that train: their defaults are that stage of the recipe
-        named by `recipe` (command line, then YAML file, then for fine-tuning the recipe the --pretrained folder
-        was pre-trained with, then "paper"), with precision chosen now.
+        named by `recipe` (command line, then YAML file, then for fine-tuning the recipe the --pretrained folder,
+        or a committee's --members folders, were pre-trained with, then "paper"), with precision chosen now.
     required: fields that must be set by the YAML file or the command line.
     description, prog: the help screen's text (default the docstring of the script run) and command name.
     """
@@ -73,19 +98,14 @@ def parse_settings(types, args=None, *, stage: str | None = None, required=(), d
     parser = HfArgumentParser(types, prog=prog, description=description or main_doc, epilog=EPILOG,
                               formatter_class=HelpFormatter, usage="%(prog)s [--config FILE.yaml] [--SETTING VALUE ...]")
     parser.add_argument("--config", help="YAML file of settings; command-line flags override it")
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--config")
-    pre.add_argument("--recipe")
-    pre.add_argument("--pretrained")
-    early = pre.parse_known_args(args)[0]
-    from_file = read_yaml(early.config) if early.config else {}
+    early, from_file = _early_settings(args)
     values = {}
     if stage is not None:
         from .training.recipes import recipe_defaults
 
         recipe = early.recipe or from_file.get("recipe")
-        if recipe is None and stage == "finetuning":
-            recipe = inherited_recipe(early.pretrained or from_file.get("pretrained"))
+        if recipe is None and stage == "finetuning":  # said in the run's choices (tlm_hf.training.choices)
+            recipe = inherited_recipe(recipe_folders(args))
             values.update({"recipe": recipe} if recipe else {})
         values.update(recipe_defaults(recipe or "paper", stage))
     values.update(from_file)

@@ -8,6 +8,7 @@ training scripts (`tlm_hf.settings`, parsed by `tlm_hf.arguments`), with the sam
 
 import argparse
 import sys
+from pathlib import Path
 
 from .errors import UserError
 
@@ -206,25 +207,66 @@ def _add_blimp(sub):
 def _run_blimp(args):
     import json
 
-    from .evaluation.blimp import blimp_table, evaluate_blimp, load_blimp, load_masked_lm, published_scores
+    from .evaluation.blimp import (
+        blimp_table,
+        compare_with_floor,
+        evaluate_blimp,
+        load_blimp,
+        load_masked_lm,
+        published_scores,
+        score_pairs,
+        summarise,
+        unigram_floor,
+        verdict_line,
+    )
     from .fileio import atomic_write
 
     pairs = load_blimp(args.data, pairs_per_paradigm=args.pairs_per_paradigm)
     model, tokenizer = load_masked_lm(args.model, random_init=args.random_init, seed=args.seed)
-    result = evaluate_blimp(model, tokenizer, pairs, variant=args.pll, batch_size=args.batch_size)
+    result = evaluate_blimp(model, tokenizer, pairs, variant=args.pll, batch_size=args.batch_size, decisions=True)
+    correct = result.pop("decisions")
     published = published_scores(pairs)
     label = f"random init (seed {args.seed})" if args.random_init else "this model"
+
+    # -- the floors it is judged against: its random twin (unless it is one) and the unigram floor ----------------
+    floors, comparisons = {}, {}
+    if not args.random_init:
+        twin = load_masked_lm(args.model, random_init=True, seed=args.seed)[0]
+        twin_correct = score_pairs(twin, tokenizer, pairs, variant=args.pll, batch_size=args.batch_size)
+        floors["random twin"] = {**_floor_summary(summarise(pairs, twin_correct)),
+                                 "how": f"the same architecture, random weights of seed {args.seed}"}
+        comparisons["its random twin"] = compare_with_floor(pairs, correct, twin_correct)
+    unigram_correct, how = unigram_floor(args.model, tokenizer, pairs) if Path(args.model).exists() else (
+        None, "a Hub model: its pre-training text is not at hand")
+    floors["unigram floor"] = {**(_floor_summary(summarise(pairs, unigram_correct)) if unigram_correct else {}),
+                               "how": how}
+    comparisons["the unigram floor"] = (compare_with_floor(pairs, correct, unigram_correct)
+                                        if unigram_correct else None)
+    verdict = verdict_line(comparisons)
+    floor_lines = [f"{name}: " + (f"{100 * floor['overall']:.1f} ± {100 * floor['standard_error']:.1f} "
+                                  if "overall" in floor else "not measured ") + f"({floor['how']})"
+                   for name, floor in floors.items()]
+
     if args.format == "json":
         text = json.dumps({"model": args.model, "random_init": args.random_init, "data": args.data,
-                           "pairs_per_paradigm": args.pairs_per_paradigm, **result, "published": published},
-                          indent=2) + "\n"
+                           "pairs_per_paradigm": args.pairs_per_paradigm, **result,
+                           "floors": {name: {**floor, "comparison": comparison} for (name, floor), comparison
+                                      in zip(floors.items(), comparisons.values())},
+                           "verdict": verdict, "published": published}, indent=2) + "\n"
     else:
+        markdown = args.format == "markdown"
         text = f"{args.model}\n" + blimp_table(result, published, label=label, paradigms=args.paradigms,
-                                               markdown=args.format == "markdown")
+                                               markdown=markdown)
+        separator = "\n\n" if markdown else "\n"
+        text += ("\n" if markdown else "") + separator.join([*floor_lines, verdict]) + "\n"
         text += f"{result['pairs']:,} pairs scored in {result['seconds']:.1f} s\n"
     print(text, end="")
     if args.output:
         atomic_write(args.output, text)
+
+
+def _floor_summary(result: dict) -> dict:
+    return {"overall": result["overall"], "standard_error": result["standard_error"]}
 
 
 _SUBCOMMANDS = [_add_commands, _add_convert_reference, _add_stats, _add_subset, _add_publish, _add_blimp]

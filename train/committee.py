@@ -6,7 +6,9 @@
 Members are pre-trained MLM folders (written by train/pretrain.py), fine-tuned from there, or with
 --scratch presets (or folders whose architecture is reused) trained from a random initialisation ("without
 pre-training", Table 9). Each member is fine-tuned alone by train/finetune.py, with its own seed (--seed + its
-index), --jobs members at a time; a member folder that already holds results.json is reused.
+index), --jobs members at a time; a member folder that already holds results.json is reused. The members are
+fine-tuned with the recipe their folders were pre-trained with (as train/finetune.py does), unless --recipe names
+another; the run says which, with the task's columns, labels and splits, before the first member starts.
 
 Writes to --output_dir: the committee (one config, one weights file, its code, the tokenizer, loadable with
 AutoModelForSequenceClassification or pipeline("soft-committee-classification")), results.json / .csv / .md
@@ -24,8 +26,9 @@ from tlm_hf import ConvBertConfig, ConvBertForSequenceClassification, SoftCommit
 from tlm_hf.arguments import parse_settings
 from tlm_hf.errors import UserError
 from tlm_hf.settings import COMMITTEE_SETTINGS, SettingsError
+from tlm_hf.training.choices import committee_choices
 from tlm_hf.training.experiments import PlannedRun
-from tlm_hf.training.finetuning import classification_trainer, classifier_start
+from tlm_hf.training.finetuning import classification_trainer, classifier_start, test_example
 from tlm_hf.training.launch import launch_settings, run_plan
 from tlm_hf.training.recipes import recipe_defaults
 from tlm_hf.training.results import markdown_table, write_results
@@ -58,7 +61,8 @@ def given_training_args(args: TrainingArguments, recipe: str) -> dict:
 
 def main(argv=None):
     """The committee, from the command line (or `argv`); a user's mistake ends it with one line naming the fix."""
-    # -- settings: the recipe's fine-tuning (--recipe, default paper), then the YAML file, then the command line ---
+    # -- settings: the recipe's fine-tuning (--recipe, else the one the member folders were pre-trained with, else
+    # paper), then the YAML file, then the command line ----------------------------------------------------------
     try:
         settings, task, model_settings, tokenizer_settings, args = parse_settings(
             COMMITTEE_SETTINGS, argv, stage="finetuning", required=("output_dir",)
@@ -99,6 +103,7 @@ def main(argv=None):
                       main_process=args.should_save)
     except UserError as err:
         sys.exit(f"committee.py: error: {err}")
+    print(committee_choices(settings, task, task_data, args))
 
     # -- members: each fine-tuned alone by train/finetune.py, --jobs at a time ---------------------------------------
     try:
@@ -135,6 +140,8 @@ def main(argv=None):
     markdown = markdown_table(rows, {header: (lambda row, key=key: row[key]) for header, key in COLUMNS.items()}, title)
     write_results(out, rows, fields=COLUMNS.values(), markdown=markdown, data={
         "task": task.task, "title": title, "committee_accuracy": committee_accuracy,
+        "train_size": len(task_data["train"]), "test_size": len(task_data["test"]),
+        "example_text": test_example(task_data),
         "member_accuracies": [r["accuracy_final"] for r in member_results], "members": member_results,
         "reference": settings.reference, "reference_accuracy": reference["accuracy_final"] if reference else None,
         "rows": rows,

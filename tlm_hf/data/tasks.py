@@ -335,11 +335,21 @@ def load_task(
                 f"{name}: one task file ({source}), split per label by task_seed into disjoint {sizes} examples; "
                 "give train=FILE,test=FILE to test on a file of its own"
             )
-        return DatasetDict({split: _finish(pool, idx, labels, spec.text_fields, names) for split, idx in picks.items()})
+        return _recording_columns(
+            DatasetDict({split: _finish(pool, idx, labels, spec.text_fields, names) for split, idx in picks.items()}),
+            spec, one_file=True)
     out = {}
     for split, counts in (("train", [train_n] + ([validation_per_label] if validation_per_label else [])),
                           ("test", [test_n])):
         labels = _encode_labels(splits[split], spec.label_field, names, f"{name} ({split})")
         for part, idx in zip((split, "validation"), _take_per_label(labels, counts, names, rng, f"{name} ({split})")):
             out[part] = _finish(splits[split], idx, labels, spec.text_fields, names)
-    return DatasetDict({split: out[split] for split in ("train", "validation", "test") if split in out})
+    return _recording_columns(
+        DatasetDict({split: out[split] for split in ("train", "validation", "test") if split in out}), spec)
+
+
+def _recording_columns(task: DatasetDict, spec: TaskSpec, *, one_file: bool = False) -> DatasetDict:
+    """`task` with `task.source_columns`: the columns its text and labels were read from, and whether one file was
+    split per label, so that a command can say what it chose (attributes of the DatasetDict, not of its splits)."""
+    task.source_columns = {"text": list(spec.text_fields), "label": spec.label_field, "one_file": one_file}
+    return task

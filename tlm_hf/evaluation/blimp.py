@@ -164,8 +164,20 @@ def _mean(values) -> float:
     return sum(values) / len(values)
 
 
+def _paradigm_mean_error(per_paradigm: dict) -> float:
+    """Standard error of a mean over paradigms of per-pair values (each paradigm's pairs a sample of its own):
+    sqrt(sum of the paradigms' variances of their mean) / number of paradigms."""
+    variance = 0.0
+    for values in per_paradigm.values():
+        values = [float(v) for v in values]
+        mean = _mean(values)
+        variance += sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1) / len(values)
+    return variance ** 0.5 / len(per_paradigm)
+
+
 def summarise(pairs: list[dict], correct: list[bool]) -> dict:
-    """Accuracy per paradigm, and the mean over paradigms overall, per field and per phenomenon."""
+    """Accuracy per paradigm, and the mean over paradigms overall (with its standard error over the pairs), per field
+    and per phenomenon."""
     per_paradigm = defaultdict(list)
     for pair, right in zip(pairs, correct):
         per_paradigm[pair["UID"]].append(right)
@@ -181,6 +193,7 @@ def summarise(pairs: list[dict], correct: list[bool]) -> dict:
     fields = by("field")
     return {
         "overall": _mean(paradigms.values()),
+        "standard_error": _paradigm_mean_error(per_paradigm),
         "fields": {name: fields[name] for name in (*FIELDS, *sorted(set(fields) - set(FIELDS))) if name in fields},
         "phenomena": by("linguistics_term"),
         "paradigms": dict(sorted(paradigms.items())),
@@ -188,13 +201,15 @@ def summarise(pairs: list[dict], correct: list[bool]) -> dict:
     }
 
 
-def evaluate_blimp(model, tokenizer, pairs: list[dict], *, variant: str = DEFAULT_VARIANT, batch_size: int = 16) -> dict:
-    """`summarise` of the model on `pairs`, with the PLL variant, the number of paradigms and the seconds it took."""
+def evaluate_blimp(model, tokenizer, pairs: list[dict], *, variant: str = DEFAULT_VARIANT, batch_size: int = 16,
+                   decisions: bool = False) -> dict:
+    """`summarise` of the model on `pairs`, with the PLL variant, the number of paradigms and the seconds it took;
+    with `decisions`, also each pair's (`decisions`: whether the acceptable sentence won), to compare with floors."""
     start = time.perf_counter()
     correct = score_pairs(model, tokenizer, pairs, variant=variant, batch_size=batch_size)
     result = summarise(pairs, correct)
     return {**result, "variant": variant, "num_paradigms": len(result["paradigms"]),
-            "seconds": round(time.perf_counter() - start, 1)}
+            "seconds": round(time.perf_counter() - start, 1), **({"decisions": correct} if decisions else {})}
 
 
 def blimp_metrics(compute_metrics, model, tokenizer, pairs: list[dict], *, variant: str = DEFAULT_VARIANT):
@@ -207,6 +222,94 @@ def blimp_metrics(compute_metrics, model, tokenizer, pairs: list[dict], *, varia
                 **{f"blimp_{name}": score for name, score in result["fields"].items()}}
 
     return with_blimp
+
+
+# --- against the floors: the random twin and the unigram floor ---------------------------------------------------
+
+# A model is distinguishable from a floor when their difference, paired over the same pairs, exceeds this many
+# standard errors (about a 95% two-sided test).
+DISTINGUISHABLE_AT = 2.0
+
+
+def compare_with_floor(pairs: list[dict], correct: list[bool], floor: list[bool]) -> dict:
+    """The model's overall score minus a floor's on the same pairs, with the standard error of that paired
+    difference, and whether it exceeds DISTINGUISHABLE_AT standard errors."""
+    per_paradigm = defaultdict(list)
+    for pair, mine, theirs in zip(pairs, correct, floor):
+        per_paradigm[pair["UID"]].append(float(mine) - float(theirs))
+    difference = _mean(_mean(values) for values in per_paradigm.values())
+    error = _paradigm_mean_error(per_paradigm)
+    return {"difference": difference, "difference_se": error,
+            "distinguishable": abs(difference) > DISTINGUISHABLE_AT * error}
+
+
+def verdict_line(comparisons: dict[str, dict | None]) -> str:
+    """One plain line: is the model distinguishable from each floor (name -> `compare_with_floor`'s result, or
+    None where that floor could not be measured), and by which rule."""
+    said = []
+    for name, comparison in comparisons.items():
+        if comparison is None:
+            said.append(f"{name}: not measured")
+            continue
+        points = f"{100 * comparison['difference']:+.1f} ± {100 * comparison['difference_se']:.1f} points"
+        if comparison["distinguishable"]:
+            side = "above" if comparison["difference"] > 0 else "below"
+            said.append(f"distinguishable from {name} ({side} it: {points})")
+        else:
+            said.append(f"not distinguishable from {name} ({points})")
+    rule = (f"a difference counts when it exceeds {DISTINGUISHABLE_AT:g} standard errors, paired over the same "
+            "pairs")
+    return f"verdict: {'; '.join(said)} (rule: {rule})"
+
+
+def heldout_free_paragraphs(run_config: dict, *, num_proc=None):
+    """The W_s paragraphs a pre-training run (train/pretrain.py) trained on, rebuilt from its run_config.json:
+    its corpus, less its held-out paragraphs, then its subset. Raises SettingsError / MissingFileError where the
+    corpus cannot be read from here."""
+    import dataclasses
+
+    from ..data.corpus import split_heldout
+    from ..settings import CorpusSettings, SubsetSettings, TaskSettings
+
+    settings = run_config.get("settings", {})
+
+    def build(kind):
+        return kind(**{f.name: settings[f.name] for f in dataclasses.fields(kind) if f.name in settings})
+
+    corpus, subset = build(CorpusSettings), build(SubsetSettings)
+    paragraphs = corpus.load(num_proc=num_proc)
+    if settings.get("heldout_size") and not settings.get("heldout_where"):
+        paragraphs, _ = split_heldout(paragraphs, settings["heldout_size"], subset.subset_seed)
+    task = build(TaskSettings)
+    task_data = task.load() if subset.subset != "random" and task.resolve_name() else None
+    return subset.build(paragraphs, task_data, None if task_data is None else _tokenizer_for(run_config))
+
+
+def _tokenizer_for(run_config: dict):
+    from ..data.tokenizer import load_tokenizer
+
+    return load_tokenizer(run_config.get("settings", {}).get("tokenizer") or "bert-base-uncased")
+
+
+def unigram_floor(folder: str, tokenizer, pairs: list[dict]) -> tuple[list[bool] | None, str]:
+    """The unigram floor's decisions with token frequencies of the folder's own pre-training paragraphs, and how it
+    was made (or, with None, why it could not be: no run_config.json, a byte-level model, a corpus not found)."""
+    from ..errors import UserError
+    from ..fileio import read_json
+    from ..training.mlm import pretraining_stats
+
+    path = Path(folder) / "run_config.json"
+    if not path.is_file():
+        return None, f"{folder} has no run_config.json naming its pre-training text"
+    if getattr(tokenizer, "max_token_bytes", None):
+        return None, "a byte-level model"
+    try:
+        paragraphs = heldout_free_paragraphs(read_json(path))
+    except (UserError, OSError) as err:
+        return None, f"its pre-training text cannot be read from here ({str(err).splitlines()[0]})"
+    _, counts = pretraining_stats(paragraphs, None, tokenizer)
+    how = f"token frequencies of its {len(paragraphs):,} pre-training paragraphs"
+    return unigram_pairs(tokenizer, counts, pairs), how
 
 
 # --- the published scores, and tables ------------------------------------------------------------------------
@@ -251,8 +354,11 @@ def blimp_table(result: dict, published: dict, *, label: str = "this model", par
         rows += [[f"{kind}: {name}", score, *(published[key][section].get(name) for key in PUBLISHED_MODELS)]
                  for name, score in result[section].items()]
     cells = [[name, *map(_percent, scores)] for name, *scores in rows]
+    if result.get("standard_error") is not None:  # beside the score it belongs to
+        cells[0][1] += f" ± {_percent(result['standard_error'])}"
     others = ", ".join(f"{name} {_percent(score)}" for name, score in OVERALL_ONLY.items())
-    how = (f"BLiMP accuracy (%), mean over {result['num_paradigms']} paradigms; {result['pairs']:,} pairs scored by "
+    how = (f"BLiMP accuracy (%), mean over {result['num_paradigms']} paradigms (± its standard error over the pairs); "
+           f"{result['pairs']:,} pairs scored by "
            f"pseudo-log-likelihood ({result['variant']}). Published overall: {others}.")
     if markdown:
         lines = ["| " + " | ".join(headers) + " |", "| --- |" + " ---: |" * (len(headers) - 1)]

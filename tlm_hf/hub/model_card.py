@@ -2,16 +2,19 @@
 
 Cards are rendered from the templates in `model_cards/` (installed as `tlm_hf.model_cards`) with
 `huggingface_hub.ModelCard.from_template`, filled only from what the runs already wrote:
-`config.json`, `run_config.json`, `pretraining_stats.json` (W_s, T_W, T_C, T_M) and `results.json`.
+`config.json`, `run_config.json`, `pretraining_stats.json` (W_s, T_W, T_C, T_M) and `results.json`. A card says
+only what its folder holds: a user's own task and data by their names, the label names, a fluctuation computed from
+the test size; the paper is named as the reason for a run only where the run is one of the paper's experiments.
 """
 
+import math
 from importlib.resources import files
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification
 
-from ..data.files import data_name, is_local
+from ..data.files import data_name, file_suffix, is_local
 from ..data.tasks import TASKS
 from ..errors import MissingFileError, SettingsError
 from ..fileio import atomic_write, read_json
@@ -29,7 +32,8 @@ CITATION = """```bibtex
 
 # Corpora a run may name by a bundled sample or a folder of that name: their Hub id and how the card names them.
 _KNOWN_CORPORA = {"wikitext2": ("Salesforce/wikitext", "WikiText-2"), "wikipedia": ("wikimedia/wikipedia", "Wikipedia")}
-_EXAMPLE_TEXT = "The team won the championship after a late goal in the final."
+_EXAMPLE_TEXT = "The team won the championship after a late goal in the final."  # the paper's tasks: news, topics
+_EXAMPLE_CHARS = 200  # an example sentence from a user's test split is cut here, at a word
 
 
 def _read_json_if_present(path: Path) -> dict | list | None:
@@ -124,6 +128,8 @@ def _pretraining(stats: dict | None) -> dict | None:
         **{key: stats.get(key) for key in ("heldout_paragraphs", "heldout_source", "heldout_mlm_loss",
                                            "heldout_perplexity", "heldout_accuracy", "unigram_loss", "context_gain",
                                            "blimp_overall", "blimp_pairs", "blimp_variant")},
+        blimp_error=accuracy_error(stats["blimp_overall"], stats["blimp_pairs"])
+        if stats.get("blimp_overall") is not None and stats.get("blimp_pairs") else None,
     )
 
 
@@ -150,14 +156,93 @@ def _task_dataset_id(task: str, run_config: dict | None = None) -> str | None:
     return None if _flatten(run_config or {}).get("task_data") else task
 
 
-def _classification_results(task: str, results: list[tuple[str, str, float]]) -> list[EvalResult]:
+def _own_data_type(run_config: dict | None) -> str | None:
+    """The model-index dataset type of a user's own task file: its loader (`csv`, `json`, `parquet`), as Trainer
+    names local data, so that the metric is listed without claiming a Hub dataset id."""
+    task_data = _flatten(run_config or {}).get("task_data")
+    if not task_data:
+        return None
+    first = task_data.split(",")[0].split("=", 1)[-1]
+    return {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}.get(file_suffix(first), "csv")
+
+
+def _classification_results(task: str, results: list[tuple[str, str, float]],
+                            run_config: dict | None = None) -> list[EvalResult] | None:
+    """The model-index entries of measured metrics: under the task's Hub dataset, or a user's file by its format."""
+    dataset_type = _task_dataset_id(task, run_config) or _own_data_type(run_config)
+    if dataset_type is None:
+        return None
     return [
         EvalResult(
-            task_type="text-classification", dataset_type=_task_dataset_id(task), dataset_name=task,
+            task_type="text-classification", dataset_type=dataset_type, dataset_name=task,
             dataset_split="test", metric_type=metric_type, metric_name=metric_name, metric_value=value,
         )
         for metric_type, metric_name, value in results
     ]
+
+
+def accuracy_error(accuracy: float, test_size: int) -> float:
+    """The standard error of an accuracy measured on `test_size` examples: sqrt(p (1 - p) / n)."""
+    return math.sqrt(max(accuracy * (1 - accuracy), 0.0) / test_size) if test_size else float("nan")
+
+
+def fluctuation(accuracy: float | None, test_size: int | None, *, gap_with: float | None = None) -> str | None:
+    """One sentence: how much this accuracy (and a gap to `gap_with`, measured on as many examples) moves with the
+    test examples drawn; None without an accuracy or a test size."""
+    if accuracy is None or not test_size:
+        return None
+    error = accuracy_error(accuracy, test_size)
+    text = (f"With {test_size:,} test examples, the accuracy's standard error is about {100 * error:.1f} points "
+            f"(sqrt(p(1-p)/n))")
+    if gap_with is not None:
+        gap_error = math.sqrt(error ** 2 + accuracy_error(gap_with, test_size) ** 2)
+        text += f", and the gap's about {100 * gap_error:.1f} points"
+    return text + ": differences smaller than about twice that are within the noise of one run."
+
+
+def label_names(model) -> list[str]:
+    """The model's label names, in id order."""
+    id2label = model.config.id2label or {}
+    return [str(id2label[i]) for i in sorted(id2label)]
+
+
+def paper_experiment(task: str | None, corpus: str | None = None) -> bool:
+    """Whether a run is one of the paper's experiments: one of its tasks, or for a pre-training one of its corpora.
+    Only such cards say they were made to reproduce the paper."""
+    if task is not None:
+        return task in TASKS
+    return corpus is not None and _known_corpus(corpus) is not None
+
+
+def example_text(results: dict | None, run_config: dict | None, paper: bool) -> str:
+    """The card's example sentence, as a Python literal: the first test example the run recorded (a user's own
+    domain), else the run's task reloaded, else a generic sentence for the paper's tasks."""
+    text = (results or {}).get("example_text")
+    if not text:
+        text = _reloaded_test_example(run_config)
+    if not text:
+        text = _EXAMPLE_TEXT if paper else "A sentence of the kind this model was trained on."
+    if len(text) > _EXAMPLE_CHARS:
+        text = text[:_EXAMPLE_CHARS].rsplit(" ", 1)[0]
+    return repr(text)
+
+
+def _reloaded_test_example(run_config: dict | None) -> str | None:
+    """The first test example of the run's task, loaded again from its settings (older runs did not record it);
+    None where its files cannot be read from here."""
+    import dataclasses
+
+    from ..errors import UserError
+    from ..settings import TaskSettings
+
+    settings = _flatten(run_config or {})
+    if not settings.get("task_data"):
+        return None
+    task = TaskSettings(**{f.name: settings[f.name] for f in dataclasses.fields(TaskSettings) if f.name in settings})
+    try:
+        return task.load()["test"][0]["text"]
+    except (UserError, OSError, ValueError, KeyError, IndexError):
+        return None
 
 
 def _pretrained_context(run_dir: Path, model, run_config) -> tuple[dict, ModelCardData]:
@@ -167,7 +252,8 @@ def _pretrained_context(run_dir: Path, model, run_config) -> tuple[dict, ModelCa
     pretraining = _pretraining(stats)
     dataset = _corpus_dataset_id(stats.get("corpus"))
     data = dict(pipeline_tag="fill-mask", datasets=[dataset] if dataset else None)
-    return dict(pretraining=pretraining, vocabulary=vocabulary_origin(run_config, stats)), data
+    return dict(pretraining=pretraining, vocabulary=vocabulary_origin(run_config, stats),
+                paper=paper_experiment(None, stats.get("corpus"))), data
 
 
 def _classifier_context(run_dir: Path, model, run_config, scratch_run) -> tuple[dict, dict]:
@@ -190,29 +276,60 @@ def _classifier_context(run_dir: Path, model, run_config, scratch_run) -> tuple[
     task = results["task"]
     dataset = _task_dataset_id(task, run_config)
     data = dict(pipeline_tag="text-classification", datasets=[dataset] if dataset else None,
-                eval_results=_classification_results(task, metrics) if dataset else None)
+                eval_results=_classification_results(task, metrics, run_config))
     finetuning = {**results, "pretrained_from": data_name(pretrained_from) if pretrained_from else None}
-    context = dict(finetuning=finetuning, scratch=scratch, pretraining=_pretraining(stats),
-                   vocabulary=vocabulary_origin(run_config, stats))
+    paper = paper_experiment(task)
+    context = dict(
+        finetuning=finetuning, scratch=scratch, pretraining=_pretraining(stats),
+        vocabulary=vocabulary_origin(run_config, stats), labels=label_names(model), paper=paper,
+        task_data=_task_data_name(run_config),
+        fluctuation=fluctuation(results["accuracy_final"], results.get("test_size"),
+                                gap_with=scratch["accuracy_final"] if scratch else None),
+        example_text=example_text(results, run_config, paper),
+    )
     return context, data
 
 
+def _task_data_name(run_config: dict | None) -> str | None:
+    """The user's task file(s) by file name (never their folders), or None for a registry task's own data."""
+    task_data = _flatten(run_config or {}).get("task_data")
+    if not task_data or task_data.startswith("sample:"):
+        return None
+    return ", ".join(data_name(part.split("=", 1)[-1].strip()) for part in task_data.split(","))
+
+
 def _committee_context(run_dir: Path, model, run_config) -> tuple[dict, dict]:
+    """Its members by name (the folders or presets they came from) with their own accuracies where measured, the
+    task and data they were fine-tuned on, the committee's accuracy; nothing about latency, which is not measured
+    here, and convolutions only where a member has them."""
     results = _read_json_if_present(run_dir / "results.json") or {}
+    recorded = results.get("members") or [{}] * len(model.members)
     member_accuracy = results.get("member_accuracies") or [None] * len(model.members)
     members = [
-        dict(describe_architecture(member.config), parameters=member.num_parameters(), accuracy=accuracy)
-        for member, accuracy in zip(model.members, member_accuracy)
+        dict(describe_architecture(member.config), parameters=member.num_parameters(), accuracy=accuracy,
+             name=data_name(entry["member"]) if entry.get("member") else f"member {index}")
+        for index, (member, accuracy, entry) in enumerate(zip(model.members, member_accuracy, recorded))
     ]
     task = results.get("task", "text-classification")
+    paper = paper_experiment(task)
     committee = dict(
-        task=task, accuracy=results.get("committee_accuracy"), reference_accuracy=results.get("reference_accuracy")
+        task=task, accuracy=results.get("committee_accuracy"), reference_accuracy=results.get("reference_accuracy"),
+        train_size=results.get("train_size"), test_size=results.get("test_size"),
+        pretrained=not _flatten(run_config or {}).get("scratch", False), recipe=_flatten(run_config or {}).get("recipe"),
+        reference=data_name(results["reference"]) if results.get("reference") else None,
     )
-    data = dict(pipeline_tag="text-classification", datasets=[_task_dataset_id(task)] if task in TASKS else None)
+    data = dict(pipeline_tag="text-classification", datasets=[TASKS[task].hub_id] if task in TASKS else None)
     if committee["accuracy"] is not None:
-        data["eval_results"] = _classification_results(task, [("accuracy", "Accuracy", committee["accuracy"])])
+        data["eval_results"] = _classification_results(task, [("accuracy", "Accuracy", committee["accuracy"])],
+                                                       run_config)
     pipelines = getattr(model.config, "custom_pipelines", None) or {}
-    return dict(members=members, committee=committee, pipeline_task=next(iter(pipelines), None)), data
+    return dict(
+        members=members, committee=committee, pipeline_task=next(iter(pipelines), None), paper=paper,
+        labels=label_names(model), task_data=_task_data_name(run_config),
+        any_convolutions=any(member["conv"] != "none" for member in members),
+        fluctuation=fluctuation(committee["accuracy"], committee["test_size"]),
+        example_text=example_text(results, run_config, paper),
+    ), data
 
 
 def build_model_card(
@@ -242,7 +359,7 @@ def build_model_card(
     return ModelCard.from_template(
         card_data, template_str=template.read_text(), model_name=card_data.model_name, repo_id=repo_id,
         tokenizer=context.pop("vocabulary", None) or vocabulary_origin(run_config), hyperparameters=_hyperparameters_table(run_config),
-        citation=CITATION, example_text=_EXAMPLE_TEXT, **context,
+        citation=CITATION, **{"example_text": repr(_EXAMPLE_TEXT), **context},
     )
 
 

@@ -123,6 +123,30 @@ def without_local_paths(value):
     return value
 
 
+_SHAPE_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "num_conv_layers",
+                 "classifier_pooling", "vocab_size")
+
+
+def _shape(config: dict) -> dict:
+    return {key: config[key] for key in _SHAPE_FIELDS if key in config}
+
+
+def with_model_shape(run_config: dict, folder: Path) -> dict:
+    """An exported run_config.json that names the model it made: `preset` as the run used it (a fine-tune or a
+    committee records the parser's default there, though its architecture comes from the pre-trained folder: the
+    folder's preset where it can be read, else none) and `model_shape`, read off the saved config.json."""
+    config = json.loads((folder / "config.json").read_text())
+    settings = dict(run_config.get("settings") or {})
+    if settings.get("members"):
+        settings["preset"] = None  # each member's shape is below
+    elif settings.get("pretrained") and "preset" in settings:
+        parent = Path(settings["pretrained"]) / "run_config.json"
+        settings["preset"] = (read_json(parent).get("settings") or {}).get("preset") if parent.is_file() else None
+    shape = ({"members": [_shape(member) for member in config["members"]]} if "members" in config
+             else _shape(config))
+    return {**run_config, "settings": settings, "model_shape": shape}
+
+
 def export_run(run_dir: str | Path, export_dir: str | Path, *, repo_id: str, scratch_run=None) -> list[Path]:
     """Copy what belongs on the Hub (`model_folder_files`) into `export_dir` and render its model card there.
 
@@ -141,7 +165,10 @@ def export_run(run_dir: str | Path, export_dir: str | Path, *, repo_id: str, scr
     write_model_card(export_dir, repo_id=repo_id, scratch_run=scratch_run)
     for name in _RUN_FILES:  # after the card, which may follow a path to the pre-trained folder
         if name.endswith(".json") and (export_dir / name).is_file():
-            write_json(export_dir / name, without_local_paths(read_json(export_dir / name)))
+            content = read_json(export_dir / name)
+            if name == "run_config.json":
+                content = with_model_shape(content, export_dir)
+            write_json(export_dir / name, without_local_paths(content))
     files = sorted(path for path in export_dir.iterdir() if path.name != EXPORT_MARKER)
     (export_dir / EXPORT_MARKER).write_text(json.dumps({"written_by": "tlm publish", "files": [f.name for f in files]}))
     return files

@@ -11,13 +11,26 @@ from transformers import TextClassificationPipeline
 PIPELINE_TASK = "soft-committee-classification"
 
 
+def _probabilities(logits) -> np.ndarray:
+    """Softmax over the last axis."""
+    logits = logits.float().numpy()
+    scores = np.exp(logits - logits.max(-1, keepdims=True))
+    return scores / scores.sum(-1, keepdims=True)
+
+
 def _decision(logits, id2label) -> dict:
     """Label of the largest logit, and its softmax probability."""
-    logits = logits.float().numpy()
-    scores = np.exp(logits - logits.max())
-    scores /= scores.sum()
+    scores = _probabilities(logits)
     best = int(scores.argmax())
     return {"label": id2label[best], "score": float(scores[best])}
+
+
+def committee_decision(logits, member_logits, id2label) -> dict:
+    """The committee's label: the argmax of the summed logits, as in the paper. Its score: the mean of the members'
+    probabilities for that label, a probability a user can read; the softmax of a sum of logits is far more
+    confident than any member (0.9993 where the members say 0.76, 0.69 and 0.98)."""
+    best = int(logits.float().argmax())
+    return {"label": id2label[best], "score": float(_probabilities(member_logits)[:, best].mean())}
 
 
 class SoftCommitteePipeline(TextClassificationPipeline):
@@ -25,8 +38,8 @@ class SoftCommitteePipeline(TextClassificationPipeline):
 
     `{"label": ..., "score": ..., "members": [{"label": ..., "score": ...}, ...]}`:
 
-    the committee's decision (argmax of the summed logits, with the softmax of the summed logits as score), then
-    each member's own decision in member order. Texts are truncated to the members' maximum length; other call
+    the committee's decision (argmax of the summed logits, with the mean of the members' probabilities for that
+    label as score), then each member's own decision in member order. Texts are truncated to the members' maximum length; other call
     arguments go to the tokenizer.
     """
 
@@ -41,9 +54,9 @@ class SoftCommitteePipeline(TextClassificationPipeline):
 
     def postprocess(self, model_outputs):
         id2label = self.model.config.id2label
-        committee = _decision(model_outputs["logits"][0], id2label)
+        committee = committee_decision(model_outputs["logits"][0], model_outputs["member_logits"][0], id2label)
         members = [_decision(logits, id2label) for logits in model_outputs["member_logits"][0]]
         return {**committee, "members": members}
 
 
-__all__ = ["PIPELINE_TASK", "SoftCommitteePipeline"]
+__all__ = ["PIPELINE_TASK", "SoftCommitteePipeline", "committee_decision"]

@@ -34,7 +34,7 @@ from .run_definition import cache_key
 HELDOUT_FIELDS = ("heldout_mlm_loss", "heldout_accuracy", "unigram_loss", "context_gain", "blimp_overall")
 ROW_FIELDS = (
     "subset", "W_s", "T_W", "T_C", "T_M", *HELDOUT_FIELDS, "acc_pretrained_mean", "acc_pretrained_std",
-    "acc_scratch_mean", "acc_scratch_std", "gap", "acc_pretrained_best_mean", "acc_scratch_best_mean", "seeds",
+    "acc_scratch_mean", "acc_scratch_std", "gap", "seeds",
 )
 
 
@@ -221,7 +221,8 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 def table_row(subset: str, stats: dict, pretrained: list[dict], scratch: list[dict]) -> dict:
     """One row from the subset's pretraining_stats.json and the fine-tunes' results.json of both arms.
 
-    Accuracies are the final-epoch test accuracy, as the paper reports; best-epoch means come along.
+    Accuracies are the final-epoch test accuracy, as the paper reports (never the best epoch's, which would be
+    picked on the test split).
     """
     pre_mean, pre_std = _mean_std([r["accuracy_final"] for r in pretrained])
     scratch_mean, scratch_std = _mean_std([r["accuracy_final"] for r in scratch])
@@ -229,8 +230,6 @@ def table_row(subset: str, stats: dict, pretrained: list[dict], scratch: list[di
         "subset": subset, "W_s": stats["W_s"], "T_W": stats["T_W"], "T_C": stats.get("T_C"),
         "T_M": stats.get("T_M"), **{name: stats.get(name) for name in HELDOUT_FIELDS}, "acc_pretrained_mean": pre_mean, "acc_pretrained_std": pre_std,
         "acc_scratch_mean": scratch_mean, "acc_scratch_std": scratch_std, "gap": pre_mean - scratch_mean,
-        "acc_pretrained_best_mean": statistics.fmean(r["accuracy_best"] for r in pretrained),
-        "acc_scratch_best_mean": statistics.fmean(r["accuracy_best"] for r in scratch),
         "seeds": sorted(r["seed"] for r in pretrained),
     }
 

@@ -24,6 +24,8 @@ from ..errors import MissingFileError, SettingsError
 from ..hub.publish import push_run, take_over_trainer_push
 from ..models.configuration_conv_bert import ConvBertConfig
 from ..models.modeling_conv_bert import ConvBertForSequenceClassification
+from .choices import finetuning_choices
+from .plan import RunPlan
 from .runs import (
     claim_run_dir,
     evaluations_to_the_end,
@@ -190,12 +192,13 @@ def tokenize_task(task: DatasetDict, tokenizer, *, max_length: int = 128, num_pr
 
 
 def classification_trainer(model, tokenizer, task: DatasetDict, args, *, max_length: int = 128) -> Trainer:
-    """A Trainer that fine-tunes on task["train"] and reports test accuracy (task["test"]) per evaluation."""
+    """A Trainer that fine-tunes on task["train"] and reports test accuracy (task["test"]) per evaluation; it says
+    its plan (steps, epochs, estimated time) as training starts."""
     data = tokenize_task(task, tokenizer, max_length=max_length)
     return Trainer(
         model=model, args=args, train_dataset=data["train"], eval_dataset=data["test"],
         data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8), processing_class=tokenizer,
-        compute_metrics=accuracy_metrics(),
+        compute_metrics=accuracy_metrics(), callbacks=[RunPlan("fine-tuning")],
     )
 
 
@@ -214,12 +217,28 @@ def accuracy_summary(log_history: list[dict]) -> dict:
     }
 
 
+def accuracy_line(summary: dict) -> str:
+    """The fine-tune's result as one line: the final model's test accuracy, or, where the learning rate (and with
+    select_epoch the epoch) was chosen on validation, the chosen model's. Never a maximum over epochs picked on the
+    test split."""
+    if "learning_rate_search" in summary:
+        epoch = f", epoch {summary['epoch']}" if summary.get("select_epoch") else ""
+        return (f"test accuracy: {summary['accuracy_final']:.4f} (learning rate {summary['learning_rate']:g}{epoch}, "
+                f"chosen on validation: {summary['validation_accuracy']:.4f})")
+    return f"test accuracy: {summary['accuracy_final']:.4f} (final model)"
+
+
 def fine_tune(model, tokenizer, task: DatasetDict, args, *, max_length: int = 128, resume_from_checkpoint=None):
     """Train with `args` (see `tlm_hf.training.recipes`), return the Trainer and the accuracy summary."""
     trainer = classification_trainer(model, tokenizer, task, args, max_length=max_length)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     evaluations_to_the_end(trainer, "eval_accuracy")  # "final" is the final model's accuracy
-    return trainer, accuracy_summary(trainer.state.log_history)
+    return trainer, {**accuracy_summary(trainer.state.log_history), "example_text": test_example(task)}
+
+
+def test_example(task: DatasetDict) -> str | None:
+    """The first test example's text: the model card's usage example comes from the user's own domain."""
+    return task["test"][0]["text"] if "test" in task and len(task["test"]) else None
 
 
 class BestValidationEpoch(TrainerCallback):
@@ -295,7 +314,7 @@ def fine_tune_selecting_lr(make_model, tokenizer, task: DatasetDict, args, learn
         "validation_accuracy": best["validation_accuracy"], "select_epoch": select_epoch,
         "grid_edges": grid_edges(learning_rates, best["learning_rate"], best["epoch"], best["epochs"],
                                  select_epoch=select_epoch),
-        "learning_rate_search": candidates,
+        "learning_rate_search": candidates, "example_text": test_example(task),
     }
 
 
@@ -334,6 +353,7 @@ def finetune(settings, task, model_settings, tokenizer_settings, args: TrainingA
     # claimed only now, after everything that can be checked was: a refused run leaves the folder as it was
     claim_run_dir(run_dir, run_config((settings, task, model_settings, tokenizer_settings), args),
                   main_process=args.should_save)
+    print(finetuning_choices(settings, task, task_data, args))
 
     # -- training: test accuracy after every epoch, or (with learning_rates) the learning rate chosen on the
     # validation split and the chosen model's test accuracy ---------------------------------------------------------
@@ -361,9 +381,7 @@ def finetune(settings, task, model_settings, tokenizer_settings, args: TrainingA
     }
     if trainer.is_world_process_zero():
         write_json(run_dir / DONE_FILE, results)
-        print(f"test accuracy {summary['accuracy_final']:.4f} of the final model" if "validation_accuracy" not in
-              summary else f"test accuracy {summary['accuracy_final']:.4f} of the model chosen on validation "
-              f"(learning rate {summary['learning_rate']:g}, epoch {summary['epoch']})")
+        print(accuracy_line(summary))
         if push_to_hub:
             print(f"pushed {run_dir} with its model card: {push_run(run_dir, args)}")
     return results

@@ -166,11 +166,14 @@ def heldout_metrics(counts: np.ndarray | None):
 PLATEAU_GAIN = 0.05
 
 
-def context_gain_verdict(context_gain: float | None) -> str | None:
-    """The held-out context gain as one plain sentence for the end of a pre-training (None: not measured)."""
+def context_gain_verdict(context_gain: float | None, *, recipe: str | None = None) -> str | None:
+    """The held-out context gain as one plain sentence for the end of a pre-training (None: not measured), with
+    advice that fits the run: the `fast` recipe's learning rate is suggested only to a run that did not use it."""
     if context_gain is None:
         return None
     if context_gain < PLATEAU_GAIN:
+        advice = ("train longer (--max_steps, --num_train_epochs) or add text" if recipe == "fast" else
+                  "train longer, raise the learning rate (--recipe fast), or add text")
         return (f"context gain {context_gain:+.3f}: still on the unigram plateau (the model predicts by token "
-                "frequency, not yet from context): train longer, raise the learning rate (--recipe fast), or add text")
+                f"frequency, not yet from context): {advice}")
     return f"context gain {context_gain:+.3f}: the model uses context (held-out loss below the unigram loss)"

@@ -18,6 +18,7 @@ from ..errors import SettingsError
 from ..evaluation.blimp import DEFAULT_VARIANT, blimp_metrics, evaluate_blimp, load_blimp
 from ..hub.publish import push_run, take_over_trainer_push
 from ..models.modeling_conv_bert import ConvBertForMaskedLM
+from .choices import pretraining_choices, trained_vocabulary
 from .mlm import (
     context_gain_verdict,
     heldout_metrics,
@@ -27,6 +28,7 @@ from .mlm import (
     pretraining_stats,
     tokenize_paragraphs,
 )
+from .plan import RunPlan
 from .runs import claim_run_dir, evaluations_to_the_end, resume_checkpoint, run_config, run_train_loss, write_json
 
 DONE_FILE = "pretraining_stats.json"  # written last: its presence marks a finished run
@@ -85,6 +87,7 @@ def pretrain(settings, subset_settings, corpus, task, model_settings, tokenizer_
     # claimed only now, after everything that can be checked was: a refused run leaves the folder as it was
     claim_run_dir(run_dir, run_config((settings, subset_settings, corpus, task, model_settings, tokenizer_settings),
                                       args), main_process=args.should_save)
+    print(pretraining_choices(settings, tokenizer_settings, args, stats))
     print(f"pre-training on W_s = {stats['W_s']:,} paragraphs (T_W = {stats['T_W']:,})")
 
     # -- model and training: held-out MLM loss, accuracy and context gain after every epoch ----------------------
@@ -99,6 +102,7 @@ def pretrain(settings, subset_settings, corpus, task, model_settings, tokenizer_
         model=model, args=args, train_dataset=train_data, eval_dataset=eval_data, processing_class=tokenizer,
         data_collator=pretraining_collator(tokenizer, settings.mlm_probability, byte_level=byte_level),
         compute_metrics=compute_metrics, preprocess_logits_for_metrics=per_token_predictions,
+        callbacks=[RunPlan("pre-training", also_trained=trained_vocabulary(settings, stats))],
     )
     resumed_at = TrainerState.load_from_json(f"{checkpoint}/trainer_state.json").global_step if checkpoint else 0
     result = trainer.train(resume_from_checkpoint=checkpoint)
@@ -120,7 +124,7 @@ def pretrain(settings, subset_settings, corpus, task, model_settings, tokenizer_
         print(f"held-out MLM loss {final['eval_mlm_loss']:.3f}{against_unigram}, "
               f"masked {'byte' if byte_level else 'token'} accuracy {final['eval_accuracy']:.3f}")
         if not byte_level:
-            print(context_gain_verdict(final.get("eval_context_gain")))
+            print(context_gain_verdict(final.get("eval_context_gain"), recipe=settings.recipe))
 
     blimp_stats = {}
     if blimp_pairs:  # the last held-out evaluation's score, or (without held-out evaluation) the final model's
