@@ -37,7 +37,7 @@ import torch
 
 from tlm_hf.arguments import parse_settings
 from tlm_hf.errors import UserError
-from tlm_hf.settings import EXPERIMENT_SETTINGS, parse_key_values
+from tlm_hf.settings import EXPERIMENT_SETTINGS, SettingsError, parse_key_values, refuse_repeats
 from tlm_hf.training import claims as rule
 from tlm_hf.training.experiments import plan_experiment
 from tlm_hf.training.launch import run_plan
@@ -138,6 +138,10 @@ def main(argv=None):
     command = "python train/reproduce.py " + shlex.join(sys.argv[1:] if argv is None else argv)
 
     try:
+        for name in ("latency_repeats", "latency_threads"):  # the latency's mean needs at least one of each
+            if getattr(args, name) < 1:
+                raise SettingsError(f"{name} {getattr(args, name)} is out of range; it must be >= 1")
+        refuse_repeats("avoid_fractions", args.avoid_fractions)  # each is a row of claim 3's slope
         exp, corpus, task, model, tokenizer = parse_settings(
             EXPERIMENT_SETTINGS, ["--config", args.config, *experiment_flags, "--output_dir", str(out / "runs")],
             prog="reproduce.py")
