@@ -274,9 +274,10 @@ class TaskSettings:
         from .data.files import task_file_name
         from .data.tasks import TASKS
 
+        if not self.task_data or self.task in TASKS or task_file_name(self.task_data) == self.task:
+            return  # without files, load_task refuses an unknown name itself
         near = difflib.get_close_matches(self.task, TASKS, n=1, cutoff=0.8)
-        own_file = bool(self.task_data) and task_file_name(self.task_data) == self.task
-        if self.task not in TASKS and near and "/" not in self.task and not own_file:
+        if near and "/" not in self.task:
             raise SettingsError(
                 f"--task {self.task!r} is no known task; did you mean {near[0]!r}? (any other name reads --task_data "
                 f"as your own data, with its own labels); give --task {near[0]}, or a name of your own data that is "
