@@ -60,6 +60,14 @@ def test_repeated_seeds_are_refused_in_one_line_wherever_they_are_given(tmp_path
                         ModelSettings(), TokenizerSettings())
 
 
+def test_a_repeated_row_is_refused_as_it_would_count_twice_in_the_trend():
+    from tlm_hf.training.experiments import broadcast_rows
+
+    with pytest.raises(SettingsError, match=r"^row 3 repeats row 1 \(w_s 5000, subset random\); give each row once$"):
+        broadcast_rows(ExperimentSettings(w_s=["5000", "20000", "5000"]))
+    assert len(broadcast_rows(ExperimentSettings(w_s=["5000", "5000"], subset=["random", "avoid"]))) == 2
+
+
 def test_experiment_and_reproduce_refuse_a_repeated_seed_before_anything_runs(tmp_path):
     with pytest.raises(SystemExit, match="^experiment.py: error: seeds 0 is given 2 times"):
         run_script("experiment.py", {"task": "tiny", "seeds": [0, 0], "output_dir": str(tmp_path / "exp")})
@@ -93,6 +101,14 @@ def test_a_file_with_one_label_is_refused_before_the_folder_is_claimed(tmp_path)
                                          r"'label'; a classifier needs at least 2"):
         run_script("finetune.py", without_none(finetune_settings(tmp_path, data)))
     assert not (tmp_path / "run").exists()
+
+
+def test_an_experiment_refuses_a_one_label_file_before_its_first_run(tmp_path):
+    data = write_csv(tmp_path / "one_label.csv", [(f"the cat sat {i} .", "animals") for i in range(8)])
+    with pytest.raises(SystemExit, match=r"^experiment.py: error: .*one_label.csv has one label \('animals'\)"):
+        run_script("experiment.py", {"task_data": data, "test_per_label": 2, "seeds": [0, 1, 2],
+                                     "output_dir": str(tmp_path / "exp")})
+    assert not (tmp_path / "exp").exists()
 
 
 def test_one_row_per_label_is_refused_before_the_folder_is_claimed(tmp_path):
