@@ -56,8 +56,8 @@ def test_repeated_seeds_are_refused_in_one_line_wherever_they_are_given(tmp_path
     with pytest.raises(SettingsError, match=r"c.yaml: seeds 1 is given 2 times"):
         parse_settings(EXPERIMENT_SETTINGS, ["--config", str(config), "--output_dir", "x"])
     with pytest.raises(SettingsError, match="seeds 3 is given 2 times"):  # from Python too
-        plan_experiment(ExperimentSettings(output_dir="x", seeds=[3, 3]), CorpusSettings(), TaskSettings(task="ag_news"),
-                        ModelSettings(), TokenizerSettings())
+        plan_experiment(ExperimentSettings(output_dir="x", seeds=[3, 3]), CorpusSettings(),
+                        TaskSettings(task="ag_news"), ModelSettings(), TokenizerSettings())
 
 
 def test_a_repeated_row_is_refused_as_it_would_count_twice_in_the_trend():
@@ -134,7 +134,8 @@ def test_empty_text_cells_are_left_out_as_the_corpus_reader_skips_empty_lines(tm
     task = TaskSettings(task_data=write_csv(tmp_path / "gaps.csv", rows), test_per_label=1)
     with caplog.at_level(logging.WARNING, logger="tlm_hf.data.tasks"):
         data = task.load()
-    assert "gaps.csv: 3 of 8 rows have an empty text and are left out (as the corpus reader skips empty lines)" in caplog.text
+    assert ("gaps.csv: 3 of 8 rows have an empty text and are left out (as the corpus reader skips empty lines)"
+            in caplog.text)
     texts = [*data["train"]["text"], *data["test"]["text"]]
     assert len(texts) == 5 and all(text.strip() for text in texts)
     task = TaskSettings(task_data=write_csv(tmp_path / "blank.csv", [("", "a"), (" ", "b")]), test_per_label=1)
@@ -206,8 +207,8 @@ def test_a_tokenizer_without_mask_or_with_an_empty_vocabulary_is_one_line_naming
 
 def half_written_mlm(folder):
     tokenizer = make_tokenizer(folder / "tokenizer")
-    ConvBertForMaskedLM(ModelSettings(preset="bert-1-h24", config_overrides=TINY_MODEL).config(tokenizer)).save_pretrained(
-        folder / "mlm")
+    config = ModelSettings(preset="bert-1-h24", config_overrides=TINY_MODEL).config(tokenizer)
+    ConvBertForMaskedLM(config).save_pretrained(folder / "mlm")
     weights = folder / "mlm" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     return folder / "mlm"
@@ -337,10 +338,12 @@ def test_a_killed_worker_ends_the_plan_in_one_line_naming_the_run_and_its_log(tm
 
     scripts = tmp_path / "scripts"
     scripts.mkdir()
-    (scripts / "pretrain.py").write_text("import os, signal\n\n\ndef main(argv):\n    os.kill(os.getpid(), signal.SIGKILL)\n")
-    run = PlannedRun("pretrain.py", {}, tmp_path / "runs" / "pt", "pre-training random W_s=24", "pretraining_stats.json")
-    with pytest.raises(UserError, match=rf"^pre-training random W_s=24 failed: a worker process was killed while it ran "
-                                        rf"\(out of memory, or a signal\); rerun to resume \(its log: "
+    kill = "    os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer does\n"
+    (scripts / "pretrain.py").write_text(f"import os, signal\n\n\ndef main(argv):\n{kill}")
+    run = PlannedRun("pretrain.py", {}, tmp_path / "runs" / "pt", "pre-training random W_s=24",
+                     "pretraining_stats.json")
+    with pytest.raises(UserError, match=rf"^pre-training random W_s=24 failed: a worker process was killed while it "
+                                        rf"ran \(out of memory, or a signal\); rerun to resume \(its log: "
                                         rf"{tmp_path}/runs/pt/log.txt\)$"):
         run_plan([run], scripts=scripts, jobs=1)
 
