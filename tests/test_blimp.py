@@ -156,7 +156,7 @@ def test_bundled_sample_has_100_pairs_of_each_of_the_67_paradigms_and_the_publis
 
 def test_blimp_data_without_its_columns_is_refused_in_one_line(tmp_path):
     path = write_jsonl(tmp_path / "pairs.jsonl", [{"good": "a", "bad": "b"}])
-    with pytest.raises(SettingsError, match="lack UID"):
+    with pytest.raises(SettingsError, match="line 1, is not BLiMP data: it lacks UID"):
         load_blimp(str(path))
     with pytest.raises(FileNotFoundError, match="no BLiMP data"):
         load_blimp(str(tmp_path / "missing.jsonl"))

@@ -149,7 +149,7 @@ def test_fewrel_relations_are_chosen_by_id_or_by_count(tmp_path):
 
 def test_fewrel_entity_markers_wrap_head_and_tail_only_when_asked(tmp_path):
     path = tmp_path / "f.json"
-    path.write_text(json.dumps(fewrel_original(n_relations=1, per_relation=2)))
+    path.write_text(json.dumps(fewrel_original(n_relations=2, per_relation=2)))  # a classifier needs 2 labels
     plain = load_task("few_rel", data_files=str(path), train_per_label=1, test_per_label=1)
     marked = load_task("few_rel", data_files=str(path), train_per_label=1, test_per_label=1, entity_markers=True)
     assert plain["train"][0]["text"].startswith("Alice met Bob")

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from transformers import HfArgumentParser
 
-from .settings import SettingsError, check_parsed, check_settings
+from .settings import SettingsError, check_parsed, check_settings, key_values_text
 
 
 def read_yaml(path) -> dict:
@@ -36,7 +36,10 @@ def read_yaml(path) -> dict:
 
 
 def _coerce(action, value):
-    """YAML reads `5e-5` as a string and a single value where a list is expected: convert like argparse."""
+    """YAML reads `5e-5` as a string and a single value where a list is expected: convert like argparse. A mapping
+    given to a KEY=VALUE setting (`config_overrides: {hidden_size: 128}`) becomes its text (`hidden_size=128`)."""
+    if isinstance(value, dict) and action.type is str:
+        return key_values_text(value, setting=action.dest)
     convert = action.type if callable(action.type) else (lambda v: v)
     if action.nargs in ("+", "*"):
         values = value if isinstance(value, list) else [value]

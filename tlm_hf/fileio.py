@@ -6,6 +6,8 @@ import re
 import tempfile
 from pathlib import Path
 
+from .errors import MissingFileError, SettingsError
+
 
 def atomic_write(path, data: str | bytes) -> None:
     """Write through a temporary sibling and `os.replace`: readers and interrupted runs never see half a file.
@@ -36,5 +38,16 @@ def write_json(path, data) -> None:
     atomic_write(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
-def read_json(path):
-    return json.loads(Path(path).read_text())
+def read_json(path, *, fix: str = "restore it or rerun what wrote it"):
+    """The JSON of a file; a missing file, or one that is not UTF-8 JSON (cut short, overwritten), is one line naming
+    the file (and the line and column where it stops parsing) and `fix`, not json's message naming no file."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MissingFileError(f"{path} does not exist; {fix}") from None
+    except json.JSONDecodeError as err:
+        raise SettingsError(f"{path} is corrupt (not valid JSON: {err.msg} at line {err.lineno}, column "
+                            f"{err.colno}); {fix}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"{path} is corrupt (not UTF-8 text); {fix}") from None

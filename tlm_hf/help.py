@@ -199,8 +199,17 @@ def arrange_help(parser: argparse.ArgumentParser, types, *, show_all: bool = Fal
 
 
 def nearest_option(parser: argparse.ArgumentParser, unknown: str) -> str:
-    """'; did you mean --learning_rate?' for a mistyped option, or '' when nothing is near."""
+    """'; did you mean --learning_rate?' for a mistyped option, or '' when nothing is near. A word that several
+    options share (`--seed`: --subset_seed, --task_seed) gets each of them with what it means: the nearest by
+    spelling would be a guess at which one was meant."""
     name = unknown.split("=", 1)[0]
-    options = [s for a in parser._actions for s in a.option_strings if s.startswith("--") and "-" not in s[2:]]
-    hint = difflib.get_close_matches(name, options, n=1)
+    actions = {s: a for a in parser._actions for s in a.option_strings if s.startswith("--") and "-" not in s[2:]}
+    word = name.lstrip("-")
+    sharing = [option for option in actions
+               if option != name and any(part.startswith(word) for part in option[2:].split("_"))]
+    if len(sharing) > 1 and len(word) > 2:
+        meanings = [f"{option}, {HELP.get(actions[option].dest) or actions[option].help or 'see --help'}"
+                    for option in sharing[:4]]
+        return f"; did you mean {', or '.join(meanings)}?"
+    hint = difflib.get_close_matches(name, list(actions), n=1)
     return f"; did you mean {hint[0]}?" if hint else ""

@@ -44,11 +44,14 @@ def _literal(text: str):
             return text.strip()
 
 
-def parse_key_values(text: str | None, *, setting: str, typed: bool = False) -> dict:
+def parse_key_values(text: str | dict | None, *, setting: str, typed: bool = False) -> dict:
     """'a=1,b=x' -> {'a': '1', 'b': 'x'} (with `typed`, values become numbers and booleans where they are).
 
-    `setting` names the setting in the error message. Empty text gives {}.
+    `setting` names the setting in the error message. Empty text gives {}. A mapping (YAML's `{a: 1, b: x}`) means
+    the same as its text, so that a file may write a KEY=VALUE setting either way.
     """
+    if isinstance(text, dict):
+        text = key_values_text(text, setting=setting)
     pairs = {}
     for item in (text or "").split(","):
         if not item.strip():
@@ -58,6 +61,18 @@ def parse_key_values(text: str | None, *, setting: str, typed: bool = False) -> 
             raise SettingsError(f"{setting} expects KEY=VALUE[,KEY=VALUE], got {item.strip()!r}; e.g. {setting} a=1,b=2")
         pairs[key.strip()] = _literal(value) if typed else value.strip()
     return pairs
+
+
+def key_values_text(values: dict, *, setting: str) -> str:
+    """{'a': 1, 'b': None} -> 'a=1,b=null': a YAML mapping written as the KEY=VALUE text it stands for."""
+    texts = []
+    for key, value in values.items():
+        text = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        if "," in text or isinstance(value, (dict, list)):
+            raise SettingsError(f"{setting}: {key} is {value!r}; a KEY=VALUE setting takes one plain value per key "
+                                f"(a number, a word or true/false)")
+        texts.append(f"{key}={text}")
+    return ",".join(texts)
 
 
 def field_names(types) -> set[str]:
@@ -74,11 +89,12 @@ def refuse_unknown(keys, known, problem: str, fix: str) -> None:
 
 
 def check_settings(types, values: dict, where: str) -> None:
-    """Refuse a key of `values` that is not a field of one of `types`, naming the nearest field, or a value out of
-    its setting's range (`check_ranges`)."""
+    """Refuse a key of `values` that is not a field of one of `types`, naming the nearest field, a value out of
+    its setting's range (`check_ranges`), or a repeated entry of a list that counts each once (`check_distinct`)."""
     refuse_unknown(values, field_names(types), f"{where}: unknown setting {{key!r}}; ",
                    "remove it or check the spelling")
     check_ranges(values, where)
+    check_distinct(values, where)
 
 
 @dataclass(frozen=True)
@@ -159,6 +175,30 @@ def check_ranges(values: dict, where: str | None = None) -> None:
                                     f"it must be {allowed}")
 
 
+# Lists whose entries are the units of a statistic (a mean over seeds, its spread, a t-interval, "fewer than 3
+# seeds is inconclusive"): a repeated entry would count one run as several.
+DISTINCT = ("seeds",)
+
+
+def refuse_repeats(name: str, values, where: str | None = None) -> None:
+    """Refuse, in one line, a list that holds an entry twice: `--seeds 0 0 0` is one seed, not three."""
+    values = list(values or ())
+    repeated = next((value for index, value in enumerate(values) if value in values[:index]), None)
+    if repeated is not None:
+        flag = name if name.startswith("-") else f"--{name}"
+        example = (f" (e.g. {flag} {' '.join(map(str, range(len(values))))})"
+                   if all(isinstance(value, int) for value in values) else "")
+        raise SettingsError(f"{where + ': ' if where else ''}{name} {repeated} is given {values.count(repeated)} "
+                            f"times; each entry counts once in the results, so give distinct values{example}")
+
+
+def check_distinct(values: dict, where: str | None = None) -> None:
+    """`refuse_repeats` for every setting of `values` in DISTINCT."""
+    for name in DISTINCT:
+        if isinstance(values.get(name), (list, tuple)):
+            refuse_repeats(name, values[name], where)
+
+
 ATTENTION_IMPLEMENTATIONS = (None, "sdpa", "eager")  # the two the equivalence tests compare (None: transformers')
 
 
@@ -180,6 +220,7 @@ def check_parsed(parsed) -> None:
         values.update({name: getattr(part, name) for name in ("learning_rates", "validation_per_label",
                                                               "attn_implementation") if hasattr(part, name)})
     check_ranges(values)
+    check_distinct(values)
     check_together(values)
 
 
@@ -227,7 +268,26 @@ class TaskSettings:
             from .data.files import task_file_name
 
             self.task = task_file_name(self.task_data)
+        elif self.task:
+            self.check_name()
         return self.task
+
+    def check_name(self) -> None:
+        """Refuse a --task a letter or two from a known task's: `ag_newz` would read AG News files as the user's own
+        data, with labels '0'..'3' instead of World, Sports, ... (the name of the task file itself is accepted: an
+        experiment passes it on to its runs)."""
+        from .data.files import task_file_name
+        from .data.tasks import TASKS
+
+        if not self.task_data or self.task in TASKS or task_file_name(self.task_data) == self.task:
+            return  # without files, load_task refuses an unknown name itself
+        near = difflib.get_close_matches(self.task, TASKS, n=1, cutoff=0.8)
+        if near and "/" not in self.task:
+            raise SettingsError(
+                f"--task {self.task!r} is no known task; did you mean {near[0]!r}? (any other name reads --task_data "
+                f"as your own data, with its own labels); give --task {near[0]}, or a name of your own data that is "
+                "not so close to a known task"
+            )
 
     def load(self):
         from .data.tasks import load_task
@@ -313,7 +373,8 @@ class ModelSettings:
 
     def overrides(self) -> dict:
         """config_overrides as typed values; a key that is not a ConvBertConfig field is refused, naming the nearest,
-        and so is a value not of its field's type (the check the config runs when it is built, here in one line)."""
+        and so is a value not of its field's type (the check the config runs when it is built, here in one line).
+        A key set to null is left out: it keeps its default (the preset's, or the folder's)."""
         from .models.configuration_conv_bert import ConvBertConfig
 
         overrides = parse_key_values(self.config_overrides, setting="config_overrides", typed=True)
@@ -326,6 +387,7 @@ class ModelSettings:
                                f"use --{name} {str(overrides[name]).lower()}")
         refuse_unknown(overrides, {*fields, "num_labels"}, "config_overrides: {key!r} is not a field of the model's "
                        "config; ", "check the spelling (see ConvBertConfig)")
+        overrides = {key: value for key, value in overrides.items() if value is not None}  # null: the default
         for key, value in overrides.items():
             try:
                 type_validator(key, value, fields.get(key, int))  # num_labels, not a field: an int
@@ -362,9 +424,10 @@ class ModelSettings:
 
         Sparse MLM prediction is on (only labelled positions reach the vocabulary projection: what pre-training
         evaluates and pays for); `config_overrides sparse_prediction=false` turns it off."""
-        from .data.tokenizer import match_tokenizer
+        from .data.tokenizer import check_special_tokens, match_tokenizer
         from .models.configuration_conv_bert import PRESETS, ConvBertConfig
 
+        check_special_tokens(tokenizer)  # the config takes their ids
         overrides = {"sparse_prediction": True, **self.overrides(), **self.run_options(), **extra}
         if self.attn_implementation:
             overrides["attn_implementation"] = self.attn_implementation

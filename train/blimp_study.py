@@ -18,10 +18,12 @@ study gives the correlation (Pearson r) of BLiMP with each across the rows of ea
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
 from tlm_hf.data.corpus import load_paragraphs
+from tlm_hf.errors import SettingsError, UserError
 from tlm_hf.evaluation.blimp import (
     evaluate_blimp,
     load_blimp,
@@ -32,6 +34,7 @@ from tlm_hf.evaluation.blimp import (
 )
 from tlm_hf.training.experiments import _mean_std
 from tlm_hf.training.mlm import pretraining_stats
+from tlm_hf.settings import refuse_repeats
 from tlm_hf.training.runs import atomic_write, read_json, write_json
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -49,9 +52,46 @@ args = parser.parse_args()
 if not args.runs and not args.rows:
     parser.error("give pre-training run folders, --rows, or both")
 
-pairs = load_blimp(args.data, pairs_per_paradigm=args.pairs_per_paradigm)
-curve_pairs = (load_blimp(args.data, pairs_per_paradigm=args.curve_pairs_per_paradigm)
-               if args.curve_pairs_per_paradigm else [])
+
+def report_rows(source: Path) -> list[dict]:
+    """The rows of an experiment's results.json or a reproduce.py report.json, each with its pre-training folder;
+    any other file (a fine-tuning's results.json) is refused in one line naming it."""
+    report = read_json(source)
+    if isinstance(report, dict) and "claims" in report:  # train/reproduce.py: every claim's rows, each pre-training once
+        rows = [row for claim in report["claims"] for row in claim.get("rows", [])
+                if row.get("pretraining_dir") and row.get("gap")]
+        rows = list({row["pretraining_dir"]: row for row in rows}.values())
+        return [{"run": Path(r["pretraining_dir"]), "subset": r["subset"], "W_s": r["W_s"],
+                 "context_gain": r["context_gain"], "gap": r["gap"]["value"]} for r in rows]
+    columns = ("subset", "W_s", "context_gain", "gap")
+    if not isinstance(report, list) or not all(isinstance(r, dict) and set(columns) <= set(r) for r in report):
+        held = (f"keys {', '.join(list(report)[:6])}" if isinstance(report, dict)
+                else f"a {type(report).__name__}" if not isinstance(report, list) else "rows without " + ", ".join(columns))
+        raise SettingsError(f"{source} is neither an experiment's results.json (rows with {', '.join(columns)}) nor "
+                            f"a train/reproduce.py report.json (it holds {held}); give one of those to --rows")
+    rows = []  # train/experiment.py: the row's pre-training folder is OUTPUT/pretrain/{subset}-ws{W_s}-{key}
+    for r in report:
+        found = sorted((source.parent / "pretrain").glob(f"{r['subset']}-ws{r['W_s']}-*"))
+        if len(found) != 1:
+            raise SettingsError(f"{source}: {len(found)} pre-training folders for row {r['subset']} W_s={r['W_s']} "
+                                f"under {source.parent / 'pretrain'}; expected one")
+        rows.append({"run": found[0], "subset": r["subset"], "W_s": r["W_s"], "context_gain": r["context_gain"],
+                     "gap": r["gap"]})
+    return rows
+
+
+try:  # every file checked before the first model is scored
+    for name, values in (("runs", args.runs), ("--rows", args.rows), ("--random_seeds", args.random_seeds)):
+        refuse_repeats(name, values)  # a run, a file or a seed given twice would count twice in a mean or an r
+    rows_of = {source: report_rows(source) for source in args.rows}
+    fix = "give a pre-training run's folder (train/pretrain.py --output_dir)"
+    run_files = {run: (read_json(run / "pretraining_stats.json", fix=fix), read_json(run / "run_config.json", fix=fix))
+                 for run in args.runs}
+    pairs = load_blimp(args.data, pairs_per_paradigm=args.pairs_per_paradigm)
+    curve_pairs = (load_blimp(args.data, pairs_per_paradigm=args.curve_pairs_per_paradigm)
+                   if args.curve_pairs_per_paradigm else [])
+except UserError as err:
+    sys.exit(f"blimp_study.py: error: {err}")
 published = published_scores(pairs)
 start_all = time.perf_counter()
 scores, curves, floors, row_scores = [], [], [], []  # study.json's four tables
@@ -82,9 +122,7 @@ def short(result: dict) -> dict:
 # -- the runs: final score, curve over steps, floors once per series ---------------------------------------------
 series = {}  # series key -> [run names]
 wikitext = load_paragraphs("sample:wikitext2", where={"split": "train"}, normalize_wikitext=True) if args.runs else None
-for run in args.runs:
-    stats = read_json(run / "pretraining_stats.json")
-    config = read_json(run / "run_config.json")
+for run, (stats, config) in run_files.items():
     config = {**config["settings"], **config["training"]}
     key = series_of(config)
     first_of_series = key not in series
@@ -118,23 +156,7 @@ for run in args.runs:
                        **short(summarise(pairs, unigram_pairs(tokenizer, counts, pairs)))})
 
 # -- the rows of experiments: BLiMP next to context gain and gap -------------------------------------------------
-for source in args.rows:
-    report = read_json(source)
-    if "claims" in report:  # train/reproduce.py: the rows of every claim, each pre-training once
-        rows = [row for claim in report["claims"] for row in claim.get("rows", [])
-                if row.get("pretraining_dir") and row.get("gap")]
-        rows = list({row["pretraining_dir"]: row for row in rows}.values())
-        rows = [{"run": Path(r["pretraining_dir"]), "subset": r["subset"], "W_s": r["W_s"],
-                 "context_gain": r["context_gain"], "gap": r["gap"]["value"]} for r in rows]
-    else:  # train/experiment.py: the row's pre-training folder is OUTPUT/pretrain/{subset}-ws{W_s}-{key}
-        rows = []
-        for r in report:  # its rows
-            found = sorted((source.parent / "pretrain").glob(f"{r['subset']}-ws{r['W_s']}-*"))
-            if len(found) != 1:
-                raise SystemExit(f"blimp_study.py: error: {source}: {len(found)} pre-training folders for row "
-                                 f"{r['subset']} W_s={r['W_s']} under {source.parent / 'pretrain'}; expected one")
-            rows.append({"run": found[0], "subset": r["subset"], "W_s": r["W_s"], "context_gain": r["context_gain"],
-                         "gap": r["gap"]})
+for source, rows in rows_of.items():
     for row in rows:
         model, tokenizer = load_masked_lm(str(row["run"]))
         result = score(model, tokenizer, pairs)

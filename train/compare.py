@@ -7,7 +7,8 @@
 
 The experiment config (e.g. stlm.yaml) gives the corpus, task, model, recipe, seeds and fine-tuning; the
 variants file lists what each variant changes: `pretrain_args` (KEY=VALUE settings of train/pretrain.py) and
-`config_overrides` (fields of the model config, added to the experiment's), with `cumulative: true` when each
+`config_overrides` (fields of the model config, added to the experiment's), each a mapping ({mlm_probability: 0.3})
+or KEY=VALUE text (mlm_probability=0.3) as in the experiment's file, with `cumulative: true` when each
 variant adds to the one before. Every variant pre-trains on the same W_s paragraphs for the same number of
 steps and is fine-tuned like the experiment's pre-trained arm, against its own scratch twin (same
 architecture and vocabulary). Runs are cached as in train/experiment.py, under one output folder.
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from tlm_hf.arguments import parse_settings, read_yaml
 from tlm_hf.errors import UserError
-from tlm_hf.settings import EXPERIMENT_SETTINGS, SettingsError, refuse_unknown
+from tlm_hf.settings import EXPERIMENT_SETTINGS, SettingsError, key_values_text, parse_key_values, refuse_unknown
 from tlm_hf.training.experiments import compare_table, plan_experiment, table_row
 from tlm_hf.training.launch import launch_settings, run_plan
 from tlm_hf.training.results import write_results
@@ -52,6 +53,24 @@ def load_variants(path) -> dict:
     return variants_file
 
 
+def variant_settings(variant: dict, key: str, path) -> dict:
+    """A variant's pretrain_args or config_overrides, written as a mapping ({mlm_probability: 0.3}) or as the
+    experiment's KEY=VALUE text (mlm_probability=0.3): both forms mean the same, here as in the experiment's file."""
+    given = variant.get(key) or {}
+    if isinstance(given, dict):
+        return given
+    if not isinstance(given, str):
+        raise SettingsError(f"{path}: variant {variant['name']!r}: {key} is {given!r}; give KEY=VALUE[,KEY=VALUE] "
+                            "text or a mapping")
+    return parse_key_values(given, setting=f"{path}: variant {variant['name']!r}: {key}", typed=True)
+
+
+def variant_text(variant: dict, key: str, path) -> str:
+    """The same as KEY=VALUE text, kept as written when it was written so (a run's cache key follows the text)."""
+    given = variant.get(key)
+    return given if isinstance(given, str) else key_values_text(variant_settings(variant, key, path), setting=key)
+
+
 def main(argv=None):
     """The comparison, from the command line (or `argv`); a user's mistake ends it with one line naming the fix."""
     # -- settings: the experiment's, one W_s, and the variants, every plan checked before the first run -----------
@@ -65,8 +84,8 @@ def main(argv=None):
         for variant in variants_file["variants"]:
             if not variants_file.get("cumulative"):  # each variant changes the experiment; cumulative: the one before
                 pretrain_args, overrides = {}, []
-            pretrain_args.update(variant.get("pretrain_args") or {})
-            overrides += [variant["config_overrides"]] if variant.get("config_overrides") else []
+            pretrain_args.update(variant_settings(variant, "pretrain_args", compare.variants))
+            overrides += [variant_text(variant, "config_overrides", compare.variants)]
             variant_model = replace(model, config_overrides=",".join(filter(None, [model.config_overrides, *overrides])))
             plans.append((variant["name"], plan_experiment(exp, corpus, task, variant_model, tokenizer,
                                                            pretrain_args=dict(pretrain_args))))

@@ -178,6 +178,52 @@ def _encode_labels(ds: Dataset, label_field: str, names: list[str], where: str) 
     return labels
 
 
+def _source(name: str, data_files, split: str | None = None) -> str:
+    """How a message names the data: its file(s) when the user gave them, else the task and split."""
+    if data_files is None:
+        return name if split in (None, "pool") else f"{name} ({split})"
+    if isinstance(data_files, dict):
+        return data_files[split] if split in data_files else ", ".join(data_files.values())
+    return str(data_files)
+
+
+def _drop_empty_texts(ds: Dataset, text_fields, where: str) -> Dataset:
+    """The rows whose text (the text fields joined) is not empty, as the corpus reader skips empty lines: an empty
+    cell would otherwise be an example of its label with nothing to read. How many were dropped is logged."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = ds.select_columns(list(text_fields)).with_format("arrow")[:]
+    keep = np.zeros(len(ds), dtype=bool)
+    for column in table.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            filled = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(column)), 0)
+        else:
+            filled = pc.is_valid(column)
+        keep |= pc.fill_null(filled, False).to_numpy(zero_copy_only=False)
+    if keep.all():
+        return ds
+    if not keep.any():
+        raise SettingsError(f"{where}: every row's text ({', '.join(text_fields)}) is empty; check the file, or give "
+                            "--text_column naming the column that holds the text")
+    logger.warning(f"{where}: {len(ds) - keep.sum():,} of {len(ds):,} rows have an empty text and are left out "
+                   "(as the corpus reader skips empty lines)")
+    return ds.select(np.flatnonzero(keep))
+
+
+def _check_training_split(labels, train_indices, names, where: str) -> None:
+    """A classifier learns each label from its training examples: every label needs at least one there."""
+    counts = np.bincount(labels[train_indices], minlength=len(names))
+    empty = np.flatnonzero(counts == 0)
+    if empty.size:
+        total = int((labels == empty[0]).sum())
+        went = f"its {total} example{'' if total == 1 else 's'} went to test or validation" if total else "none there"
+        raise SettingsError(
+            f"label {names[empty[0]]!r} has no training example in {where} ({went}); add examples of it, or lower "
+            "--test_per_label / --validation_per_label"
+        )
+
+
 def _take_per_label(labels, counts, names, rng, where) -> list[np.ndarray]:
     """For each count in `counts`, that many indices per label, disjoint, drawn by `rng`; a None count: the rest."""
     picks = [[] for _ in counts]
@@ -315,7 +361,15 @@ def load_task(
                 f"{name} ({split}) has no column {missing[0]!r} (columns: {', '.join(ds.column_names)}); "
                 "pass text_column= / label_column= (--text_column / --label_column)"
             )
+        splits[split] = _drop_empty_texts(ds, spec.text_fields, _source(name, data_files, split))
     names = _label_names(splits, spec.label_field, spec.label_names)
+    if len(names) < 2:
+        raise SettingsError(
+            f"{_source(name, data_files)} has {'one label' if names else 'no label'}"
+            f"{f' ({names[0]!r})' if names else ''} in column "
+            f"{spec.label_field!r}; a classifier needs at least 2: check the data, or give --label_column naming "
+            "the column that holds the labels"
+        )
     rng = np.random.default_rng(seed)
     if "pool" in splits:
         if test_n is None:
@@ -328,6 +382,7 @@ def load_task(
         # validation last: asking for it leaves the train and test examples as they were; train None: the rest
         counts = [train_n, test_n] + ([validation_per_label] if validation_per_label else [])
         picks = dict(zip(("train", "test", "validation"), _take_per_label(labels, counts, names, rng, name)))
+        _check_training_split(labels, picks["train"], names, name)
         if data_files is not None:
             source = data_files["train"] if isinstance(data_files, dict) else data_files
             sizes = ", ".join(f"{split} {len(idx):,}" for split, idx in picks.items())
@@ -343,6 +398,8 @@ def load_task(
                           ("test", [test_n])):
         labels = _encode_labels(splits[split], spec.label_field, names, f"{name} ({split})")
         for part, idx in zip((split, "validation"), _take_per_label(labels, counts, names, rng, f"{name} ({split})")):
+            if part == "train":
+                _check_training_split(labels, idx, names, f"{name} (train)")
             out[part] = _finish(splits[split], idx, labels, spec.text_fields, names)
     return _recording_columns(
         DatasetDict({split: out[split] for split in ("train", "validation", "test") if split in out}), spec)

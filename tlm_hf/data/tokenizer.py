@@ -6,6 +6,7 @@ splitting, [CLS] ... [SEP]) and special tokens, so it drops into the same traini
 """
 
 import json
+from pathlib import Path
 
 from tokenizers import Tokenizer
 from transformers import AutoTokenizer, BertTokenizer, PreTrainedTokenizerFast
@@ -15,17 +16,58 @@ from .corpus import as_texts
 from .samples import resolve_sample
 
 
+# The special tokens every model here is built with (ConvBertConfig takes their ids from the tokenizer); [MASK] is
+# what MLM pre-training and BLiMP's pseudo-log-likelihoods put in place of a token.
+SPECIAL_TOKENS = {"pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]"}
+
+
 def load_tokenizer(tokenizer):
-    """A tokenizer object as is, or `AutoTokenizer.from_pretrained` of a folder, a Hub id or `sample:<name>`."""
+    """A tokenizer object as is, or `AutoTokenizer.from_pretrained` of a folder, a Hub id or `sample:<name>`, checked
+    so that a damaged one (an empty vocab.txt) is one line naming it, not an error deep in training."""
     if not isinstance(tokenizer, str):
         return tokenizer
+    source = Path(resolve_sample(tokenizer)).expanduser()
+    vocab = source / "vocab.txt"
+    if vocab.is_file() and not vocab.read_text(errors="replace").strip():
+        raise SettingsError(f"{vocab} is empty; restore the tokenizer's vocabulary (one token a line, [PAD], [UNK], "
+                            "[CLS], [SEP], [MASK] among them), or give another --tokenizer")
     try:
-        return AutoTokenizer.from_pretrained(resolve_sample(tokenizer))
+        loaded = AutoTokenizer.from_pretrained(resolve_sample(tokenizer))
     except (OSError, ValueError) as err:
         raise MissingFileError(
             f"cannot load tokenizer {tokenizer!r}; pass a folder with tokenizer files, a reachable Hub id, or the "
             "bundled sample:bert-base-uncased (works offline)"
         ) from err
+    except Exception as err:
+        if type(err) is not Exception:  # the tokenizers library raises plain Exceptions; anything else is a bug
+            raise
+        raise SettingsError(f"tokenizer {tokenizer!r} does not load ({_first_line(err)}); restore its files "
+                            "(tokenizer.json, vocab.txt), or give another --tokenizer") from err
+    try:
+        loaded("the")
+    except Exception as err:  # an empty vocabulary: the tokenizers library's "WordPiece error: Missing [UNK] token"
+        if type(err) is not Exception:
+            raise
+        raise SettingsError(f"tokenizer {tokenizer!r} cannot encode text ({_first_line(err)}); its vocabulary is "
+                            "empty or damaged: restore its files (tokenizer.json, vocab.txt), or give another "
+                            "--tokenizer") from err
+    return loaded
+
+
+def check_special_tokens(tokenizer) -> None:
+    """Refuse, naming the tokenizer, one without the special tokens a model here is built with (before a run claims
+    its folder: the MLM collator would fail on a missing [MASK] after it)."""
+    missing = [f"{token} ({attribute})" for attribute, token in SPECIAL_TOKENS.items()
+               if getattr(tokenizer, f"{attribute}_id", None) is None]
+    if missing:
+        raise SettingsError(f"tokenizer {tokenizer.name_or_path!r} has no {', '.join(missing)}; the models here are "
+                            "BERT-style masked LMs: give a tokenizer with [PAD], [CLS], [SEP] and [MASK] (e.g. "
+                            "sample:bert-base-uncased)")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def match_tokenizer(config, tokenizer) -> None:

@@ -31,23 +31,49 @@ OVERALL_ONLY = {"humans": 0.886, "BERT-base (PLL)": 0.842, "ELC-BERT (BabyLM)": 
 # --- the pairs --------------------------------------------------------------------------------------------------
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+def _read_jsonl(path: Path, columns=COLUMNS) -> list[dict]:
+    """The rows of a .jsonl(.gz) file, each checked: a line that is not JSON (cut off mid-string) or a row without
+    one of `columns` is one line naming the file and the line, wherever it is in the file."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    rows = []
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise SettingsError(f"{path}, line {number}, is not valid JSON ({err.msg}); fix or remove that "
+                                        "line") from None
+                _check_row(rows[-1], columns, f"{path}, line {number},")
+    except (OSError, EOFError, UnicodeDecodeError) as err:  # gzip.BadGzipFile is an OSError
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise SettingsError(f"{path} cannot be read ({first_line}); copy or download it again") from None
+    return rows
+
+
+def _check_row(row, columns, where: str) -> None:
+    missing = [column for column in columns if not isinstance(row, dict) or column not in row]
+    if missing:
+        raise SettingsError(f"{where} is not BLiMP data: it lacks {', '.join(missing)}; give BLiMP's jsonl files "
+                            f"(each row: {', '.join(columns)})")
 
 
 def _read_hub(dataset_id: str) -> list[dict]:
     from datasets import get_dataset_config_names, load_dataset
 
     try:
-        return [dict(row) for uid in get_dataset_config_names(dataset_id)
+        rows = [dict(row) for uid in get_dataset_config_names(dataset_id)
                 for row in load_dataset(dataset_id, uid, split="train")]
     except Exception as err:  # offline, unknown id, ...: datasets raises many types
         raise MissingFileError(
             f"cannot read BLiMP from the Hub dataset {dataset_id!r} ({str(err).strip().splitlines()[0]}); give a "
             f"local blimp .jsonl(.gz) file or folder, or {DEFAULT_SOURCE} (bundled, 100 pairs per paradigm)"
         ) from err
+    for number, row in enumerate(rows, 1):
+        _check_row(row, COLUMNS, f"{dataset_id}, row {number},")
+    return rows
 
 
 def load_blimp(source: str = DEFAULT_SOURCE, *, pairs_per_paradigm: int | None = None) -> list[dict]:
@@ -69,11 +95,6 @@ def load_blimp(source: str = DEFAULT_SOURCE, *, pairs_per_paradigm: int | None =
     else:
         raise MissingFileError(f"no BLiMP data at {source}; give a .jsonl(.gz) file, a folder, the Hub dataset "
                                 f"{HUB_DATASET}, or {DEFAULT_SOURCE}")
-    for row in rows[:1]:
-        missing = [column for column in COLUMNS if column not in row]
-        if missing:
-            raise SettingsError(f"{source} is not BLiMP data: its rows lack {', '.join(missing)}; give BLiMP's "
-                                f"jsonl files (each row: {', '.join(COLUMNS)})")
     taken = defaultdict(int)
     pairs = []
     for row in rows:
@@ -320,7 +341,7 @@ def published_scores(pairs: list[dict]) -> dict:
     "paradigms"}}) over the paradigms present in `pairs`, grouped by the pairs' fields and phenomena (the released
     data calls two of the paper's argument-structure paradigms s-selection). Overall: the paper's own figure when
     every paradigm is present (5-gram 61.2, LSTM 69.8, TXL 69.6, GPT-2 83.0), else the mean over those present."""
-    rows = _read_jsonl(SAMPLES / "blimp_published.jsonl")
+    rows = _read_jsonl(SAMPLES / "blimp_published.jsonl", columns=())
     info = {pair["UID"]: pair for pair in pairs}
     paradigm_rows = [row for row in rows if row["UID"] in info]
     every_paradigm = len(paradigm_rows) == sum(row["UID"] != "overall" for row in rows)

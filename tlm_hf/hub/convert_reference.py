@@ -7,7 +7,6 @@ live only in the weight shapes. Its block stores each CL as `layers.{3i}` (Conv2
 (Conv2d) and `conv.1` (BatchNorm2d), all under `bert.encoder.layer.0.`.
 """
 
-import json
 import re
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from ..errors import MissingFileError, SettingsError
+from ..fileio import read_json
 from ..models.configuration_conv_bert import ConvBertConfig
 from ..models.modeling_conv_bert import ConvBertForMaskedLM, ConvBertForSequenceClassification
 
@@ -88,11 +88,10 @@ def convert_reference_checkpoint(src: str | Path, dst: str | Path | None = None,
     config_file = src / "config.json"
     if not config_file.exists():
         raise MissingFileError(f"No config.json in {src}: point SRC at the folder the paper's code saved.")
-    reference = json.loads(config_file.read_text())
-    if reference.get("model_type") != "bert":
-        raise SettingsError(
-            f"{config_file} has model_type {reference.get('model_type')!r}; the paper's checkpoints are 'bert'."
-        )
+    reference = read_json(config_file, fix="point SRC at the folder save_pretrained wrote, or save the paper's model again")
+    model_type = reference.get("model_type") if isinstance(reference, dict) else None
+    if model_type != "bert":
+        raise SettingsError(f"{config_file} has model_type {model_type!r}; the paper's checkpoints are 'bert'.")
     state_dict = _load_state_dict(src)
     conv = _conv_settings(state_dict)
     has_conv = conv["num_conv_layers"] > 0

@@ -40,10 +40,7 @@ def _read_json_if_present(path: Path) -> dict | list | None:
     """A run file that older or other runs may lack (`settings.read_json` raises instead)."""
     if not path.exists():
         return None
-    try:
-        return read_json(path)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise SettingsError(f"{path} is corrupt ({err}); restore it or rerun the run that wrote it") from None
+    return read_json(path, fix="restore it or rerun the run that wrote it")  # a corrupt file: one line naming it
 
 
 def run_kind(run_dir: str | Path) -> str:

@@ -8,7 +8,9 @@ This file is copied next to saved weights so that a folder loads with `trust_rem
 `tlm_hf` is not installed: it imports only torch, transformers and its sibling configuration file.
 """
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -484,6 +486,23 @@ class ConvBertByteLMHead(nn.Module):
         return self.decoder(self.LayerNorm(self.act(slots)))
 
 
+def damaged_weights_error(source, err: Exception) -> OSError:
+    """One line naming the weights file of `source` (a folder or Hub id) that does not read, and the fix."""
+    from safetensors import safe_open
+
+    folder = Path(os.fspath(source))
+    named = f"the weights of {source}"
+    for file in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
+        try:
+            with safe_open(str(file), framework="pt"):
+                pass
+        except Exception:
+            named = str(file)
+            break
+    first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return OSError(f"{named} is damaged ({first_line}); restore it, or save or download the model again")
+
+
 class ConvBertPreTrainedModel(PreTrainedModel):
     config_class = ConvBertConfig
     config: ConvBertConfig
@@ -501,6 +520,17 @@ class ConvBertPreTrainedModel(PreTrainedModel):
         super()._init_weights(module)
         if isinstance(module, ConvBertLMPredictionHead):
             module.bias.zero_()
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """transformers' loading (also behind the Auto classes), with a damaged weights file (a run killed while
+        saving, a download cut short) an OSError naming the file, not safetensors' error naming none."""
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except Exception as err:
+            if type(err).__name__ != "SafetensorError":
+                raise
+            raise damaged_weights_error(pretrained_model_name_or_path, err) from None
 
 
 class ConvBertModel(ConvBertPreTrainedModel):

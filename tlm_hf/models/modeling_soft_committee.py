@@ -26,7 +26,7 @@ from transformers.utils.generic import can_return_tuple
 
 from .configuration_conv_bert import ConvBertConfig
 from .configuration_soft_committee import SoftCommitteeConfig, check_members, member_config_dict
-from .modeling_conv_bert import ConvBertForSequenceClassification
+from .modeling_conv_bert import ConvBertForSequenceClassification, damaged_weights_error
 
 
 @dataclass
@@ -107,6 +107,16 @@ class SoftCommitteeForSequenceClassification(PreTrainedModel):
     base_model_prefix = "committee"
     main_input_name = "input_ids"
     _supports_sdpa = True  # members choose their own attention; the committee has none
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """transformers' loading, with a damaged weights file named in one line (as ConvBert's)."""
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except Exception as err:
+            if type(err).__name__ != "SafetensorError":
+                raise
+            raise damaged_weights_error(pretrained_model_name_or_path, err) from None
 
     def __init__(self, config: SoftCommitteeConfig):
         super().__init__(config)

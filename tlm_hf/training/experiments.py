@@ -6,6 +6,7 @@ scratch (same architecture, random initialisation). Gap = mean accuracy pre-trai
 """
 
 import io
+import json
 import statistics
 import textwrap
 from dataclasses import asdict, dataclass, field
@@ -87,8 +88,13 @@ def broadcast_rows(exp: ExperimentSettings) -> list[dict]:
     for name, values in columns.items():
         if len(values) not in (0, 1, n):
             raise SettingsError(f"{name} has {len(values)} values for {n} rows (w_s); give one value or {n}")
-    return [{name: (values[i if len(values) > 1 else 0] if values else None) for name, values in columns.items()}
+    rows = [{name: (values[i if len(values) > 1 else 0] if values else None) for name, values in columns.items()}
             for i in range(n)]
+    for index, row in enumerate(rows):  # a row is a point of the table's trends: the same row twice would count twice
+        if row in rows[:index]:
+            raise SettingsError(f"row {index + 1} repeats row {rows.index(row) + 1} (w_s {row['w_s']}, subset "
+                                f"{row['subset']}); give each row once")
+    return rows
 
 
 def _set_only(**values) -> dict:
@@ -108,6 +114,18 @@ def _parse_w_s(value: str) -> int | None:
     return w_s
 
 
+_CHECKED_TASKS: set[str] = set()  # the task settings whose files this process has read
+
+
+def check_task_files(task) -> None:
+    """Read the user's task files (--task_data) once per process while planning: a file every run would refuse (one
+    label, a label without a training example, no text) stops the experiment before its first run starts."""
+    key = json.dumps(asdict(task), sort_keys=True)
+    if task.task_data and key not in _CHECKED_TASKS:
+        task.load()
+        _CHECKED_TASKS.add(key)
+
+
 def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer, *,
                     pretrain_args: dict | None = None) -> ExperimentPlan:
     """Every run of the experiment with its complete settings, each checked against its script's settings,
@@ -118,6 +136,7 @@ def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer, *,
     model.check()  # preset, config_overrides field names, max_length within the model's positions
     if not task.resolve_name():  # --task, else the task file's name
         raise SettingsError("an experiment needs a task; give --task_data FILE or --task (in the config or on the command line)")
+    check_task_files(task)
     if exp.output_dir is None:
         raise SettingsError("an experiment needs an output folder; pass --output_dir")
     if not exp.seeds:

@@ -194,6 +194,10 @@ def tokenize_task(task: DatasetDict, tokenizer, *, max_length: int = 128, num_pr
 def classification_trainer(model, tokenizer, task: DatasetDict, args, *, max_length: int = 128) -> Trainer:
     """A Trainer that fine-tunes on task["train"] and reports test accuracy (task["test"]) per evaluation; it says
     its plan (steps, epochs, estimated time) as training starts."""
+    for split in ("train", "test"):  # torch's sampler would fail later, naming neither (num_samples=0)
+        if split in task and len(task[split]) == 0:
+            raise SettingsError(f"the task's {split} split is empty; give it examples (load_task checks a task's "
+                                "files for this)")
     data = tokenize_task(task, tokenizer, max_length=max_length)
     return Trainer(
         model=model, args=args, train_dataset=data["train"], eval_dataset=data["test"],

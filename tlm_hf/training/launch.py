@@ -218,7 +218,10 @@ def run_plan(runs, *, jobs: int = 1, threads: int | None = None, launcher: list[
             finished, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
             for future in finished:
                 run, began = running.pop(future)
-                error = future.result()  # a bug in the run raises here, with the worker's traceback
+                try:
+                    error = future.result()  # a bug in the run raises here, with the worker's traceback
+                except concurrent.futures.BrokenExecutor:  # a worker was killed: no traceback of ours to show
+                    error = "a worker process was killed while it ran (out of memory, or a signal); rerun to resume"
                 if error is not None:
                     failure = failure or f"{run.label} failed: {error} (its log: {run.run_dir / 'log.txt'})"
                     continue

@@ -22,7 +22,7 @@ import yaml
 
 from ...arguments import parse_settings, read_yaml
 from ...errors import SettingsError
-from ...settings import EXPERIMENT_SETTINGS, parse_key_values
+from ...settings import EXPERIMENT_SETTINGS, parse_key_values, refuse_repeats
 from ..experiments import plan_experiment
 from . import analysis
 from .analysis import SIDE_BY_SIDE, CommitteeUnit, FineTuneResult, Unit
@@ -106,6 +106,10 @@ def setup(argv, prog: str = "reproduce") -> Setup:
     for key, value in section.items():  # the config's claims options, unless given on the command line
         if key not in given:
             setattr(options, key, value)
+    for name in ("latency_repeats", "latency_threads"):  # the latency's mean needs at least one of each
+        if getattr(options, name) < 1:
+            raise SettingsError(f"{name} {getattr(options, name)} is out of range; it must be >= 1")
+    refuse_repeats("avoid_fractions", options.avoid_fractions)  # each is a row of claim 3's slope
     with tempfile.TemporaryDirectory() as tmp:
         experiment_file = Path(tmp) / "experiment.yaml"
         experiment_file.write_text(yaml.safe_dump(values))
