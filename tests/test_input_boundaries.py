@@ -332,20 +332,31 @@ def test_compare_takes_pretrain_args_and_config_overrides_as_text_or_mapping_in_
 # --- runs that cannot finish say which, in one line -----------------------------------------------------------------
 
 
-def test_a_killed_worker_ends_the_plan_in_one_line_naming_the_run_and_its_log(tmp_path):
+def test_a_killed_worker_ends_the_plan_in_one_line_naming_the_run_and_its_log(tmp_path, monkeypatch):
+    """The pool a killed worker leaves behind (as the out-of-memory killer does) fails every future it holds."""
+    import concurrent.futures
+    from concurrent.futures.process import BrokenProcessPool
+
+    import tlm_hf.training.launch as launch
     from tlm_hf.training.experiments import PlannedRun
     from tlm_hf.training.launch import run_plan
 
-    scripts = tmp_path / "scripts"
-    scripts.mkdir()
-    kill = "    os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer does\n"
-    (scripts / "pretrain.py").write_text(f"import os, signal\n\n\ndef main(argv):\n{kill}")
-    run = PlannedRun("pretrain.py", {}, tmp_path / "runs" / "pt", "pre-training random W_s=24",
+    class KilledWorker(concurrent.futures.ThreadPoolExecutor):
+        def __init__(self, max_workers, **kwargs):
+            super().__init__(max_workers)
+
+        def submit(self, *args):
+            future = concurrent.futures.Future()
+            future.set_exception(BrokenProcessPool("A process in the process pool was terminated abruptly"))
+            return future
+
+    monkeypatch.setattr(launch.concurrent.futures, "ProcessPoolExecutor", KilledWorker)
+    run = PlannedRun("pretraining", {}, tmp_path / "runs" / "pt", "pre-training random W_s=24",
                      "pretraining_stats.json")
     with pytest.raises(UserError, match=rf"^pre-training random W_s=24 failed: a worker process was killed while it "
                                         rf"ran \(out of memory, or a signal\); rerun to resume \(its log: "
                                         rf"{tmp_path}/runs/pt/log.txt\)$"):
-        run_plan([run], scripts=scripts, jobs=1)
+        run_plan([run], jobs=1)
 
 
 def test_tlm_stats_seed_names_each_seed_it_could_mean(capsys):
