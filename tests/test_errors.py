@@ -23,12 +23,14 @@ def raising(error):
 def make_parse_settings_raise(monkeypatch, error):
     """parse_settings raises `error`, in the library and in every command that imported it."""
     import tlm_hf.commands.committee
+    import tlm_hf.commands.compare
     import tlm_hf.commands.experiment
     import tlm_hf.commands.finetune
     import tlm_hf.commands.pretrain
 
     commands = tlm_hf.commands
-    for module in (tlm_hf.arguments, commands.committee, commands.experiment, commands.finetune, commands.pretrain):
+    for module in (tlm_hf.arguments, commands.committee, commands.compare, commands.experiment, commands.finetune,
+                   commands.pretrain):
         monkeypatch.setattr(module, "parse_settings", raising(error))
 
 

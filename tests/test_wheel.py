@@ -1,5 +1,5 @@
 """The package as a user installs it: a wheel in a fresh virtual environment, with no repository on the path, runs
-every stage of an experiment through `tlm` (nothing in the library reads the scripts in train/)."""
+an experiment and a claim through `tlm` (nothing in the library reads the scripts or configs in train/)."""
 
 import json
 import os
@@ -18,7 +18,7 @@ def run(*command, **kwargs):
     return done.stdout
 
 
-def test_the_wheel_in_a_fresh_environment_runs_an_experiment_through_tlm(tmp_path):
+def test_the_wheel_in_a_fresh_environment_runs_an_experiment_and_a_claim_through_tlm(tmp_path):
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", str(REPO),
         "--wheel-dir", str(tmp_path / "dist"))
     (wheel,) = (tmp_path / "dist").glob("tlm_hf-*.whl")
@@ -49,3 +49,21 @@ def test_the_wheel_in_a_fresh_environment_runs_an_experiment_through_tlm(tmp_pat
     assert out.count("[run]") == 3 and "| random | 24 |" in out
     (row,) = json.loads((work / "runs" / "tiny" / "results.json").read_text())
     assert row["seeds"] == [0] and 0 <= row["acc_pretrained_mean"] <= 1
+
+    tlm = str(venv / "bin" / "tlm")
+    listed = run(tlm, "--help", cwd=work, env=env)
+    for command in ("pretrain", "finetune", "experiment", "compare", "committee", "reproduce", "blimp", "stats",
+                    "subset", "publish"):
+        assert command in listed, command
+    claims = work / "claims.yaml"  # claim 1 on the tiny data: one W_s row, one pre-training
+    claims.write_text(yaml.safe_dump({
+        **tiny_files(work), "train_per_label": 6, "validation_per_label": 2, "w_s": [24], "pretrain_seeds": [1],
+        "seeds": [0], "pretrain_epochs": 1, "finetune_epochs": 1, "batch_size": 16, "learning_rate_grid": [1e-3],
+    }))
+    out = run(tlm, "reproduce", "--config", str(claims), "--claims", "1", "--output_dir", "runs/claims", cwd=work,
+              env=env)
+    assert "claim 1: pre-training pays off" in out
+    (claim,) = json.loads((work / "runs" / "claims" / "report.json").read_text())["claims"]
+    assert claim["claim"] == 1 and claim["verdict"]["verdict"].startswith("inconclusive")
+    default_plan = run(tlm, "reproduce", "--output_dir", "runs/paper-mini", "--dry_run", cwd=work, env=env)
+    assert "pre-trainings" in default_plan.splitlines()[-1]  # the plan shipped with the package

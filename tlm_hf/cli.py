@@ -27,6 +27,7 @@ COMMANDS = {  # name -> (module of tlm_hf.commands, help)
     "pretrain": ("pretrain", "MLM pre-training of a ConvBert on W_s paragraphs, with a named recipe."),
     "finetune": ("finetune", "Fine-tune a classifier from a pre-trained folder or from scratch."),
     "experiment": ("experiment", "One of the paper's tables: pre-train per W_s, fine-tune both arms over seeds."),
+    "compare": ("compare", "Variants of one experiment row side by side (recipes, STLM options)."),
     "committee": ("committee", "Fine-tune a soft committee's members; evaluate each and the committee."),
     "reproduce": ("reproduce", "The paper's four claims, each with a verdict, in one report."),
 }

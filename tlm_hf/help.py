@@ -100,6 +100,8 @@ HELP = {
     "batch_size": "training batch size of every run (default the recipe's)",
     "pretrain_args": "any other train/pretrain.py setting for every pre-training, KEY=VALUE[,KEY=VALUE]",
     "finetune_args": "any other train/finetune.py setting for every fine-tune, KEY=VALUE[,KEY=VALUE]",
+    "variants": "compare: a YAML file whose `variants:` list what each variant changes (name, pretrain_args, "
+                "config_overrides)",
     # the Trainer options --help shows (learning_rate and weight_decay above)
     "num_train_epochs": "training epochs",
     "max_steps": "training steps, if positive (overrides num_train_epochs)",

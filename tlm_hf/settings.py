@@ -574,10 +574,16 @@ class SubsetOutputSettings:
 
 
 # The settings of each script, in the order its parser returns them.
+@dataclass
+class CompareSettings:
+    variants: str | None = None  # YAML file: `variants:` a list of {name, pretrain_args, config_overrides}
+
+
 PRETRAIN_SETTINGS = (PretrainSettings, SubsetSettings, CorpusSettings, TaskSettings, ModelSettings, TokenizerSettings,
                      TrainingArguments)
 FINETUNE_SETTINGS = (FinetuneSettings, TaskSettings, ModelSettings, TokenizerSettings, TrainingArguments)
 COMMITTEE_SETTINGS = (CommitteeSettings, TaskSettings, ModelSettings, TokenizerSettings, TrainingArguments)
 EXPERIMENT_SETTINGS = (ExperimentSettings, CorpusSettings, TaskSettings, ModelSettings, TokenizerSettings)
+COMPARE_SETTINGS = (CompareSettings, *EXPERIMENT_SETTINGS)
 STATS_SETTINGS = (StatsSettings, SubsetSettings, CorpusSettings, TaskSettings, TokenizerSettings)
 SUBSET_SETTINGS = (SubsetOutputSettings, SubsetSettings, CorpusSettings, TaskSettings, TokenizerSettings)
