@@ -220,7 +220,7 @@ def test_the_default_plan_dry_runs_with_its_run_count_and_time_estimate(tmp_path
     runpy.run_path(str(REPO / "train" / "reproduce.py"), run_name="__main__")
     last = capsys.readouterr().out.strip().splitlines()[-1]
     runs, minutes = (int(n) for n in re.fullmatch(r"(\d+) runs .* about (\d+) min .*", last).groups())
-    assert runs > 100 and minutes <= 100
+    assert runs > 50 and minutes <= 90
     assert not (tmp_path / "runs").exists()  # nothing ran
 
 

@@ -153,7 +153,7 @@ def test_recipe_named_on_the_command_line_sets_the_defaults_and_flags_still_win(
 def test_a_vocabulary_trained_on_each_w_s_gives_each_row_its_own_scratch_arm(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({**tiny_files(tmp_path), "w_s": [16, 32], "seeds": [0, 1],
-                                      "pretrain_args": "wordpiece_vocab_size=60", "validation_per_label": 2,
+                                      "pretrain_args": "wordpiece_vocab_size=60", "train_per_label": 6, "validation_per_label": 2,
                                       "learning_rate_grid": [1e-3, 3e-3]}))
     plan = plan_experiment(*parse_settings(EXPERIMENT_SETTINGS, ["--config", str(config), "--output_dir",
                                                                  str(tmp_path / "out")]))

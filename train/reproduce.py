@@ -1,6 +1,6 @@
 """The paper's four claims, each answered by one command, with a verdict.
 
-    python train/reproduce.py --output_dir runs/paper-mini --jobs 2            # the default plan (~90 min, 2 cores)
+    python train/reproduce.py --output_dir runs/paper-mini --jobs 2            # the default plan (~70 min, 2-core Zen 4)
     python train/reproduce.py --output_dir runs/paper-mini --dry_run           # the runs and a time estimate
     python train/reproduce.py --claims 4 --output_dir runs/paper-mini          # one claim
     python train/reproduce.py --latency_only --output_dir runs/latency         # claim 4's latency, no training

@@ -1,6 +1,6 @@
 """The paper's four claims, each answered by one command, with a verdict.
 
-    tlm reproduce --output_dir runs/paper-mini --jobs 2            # the default plan (~90 min on 2 cores)
+    tlm reproduce --output_dir runs/paper-mini --jobs 2            # the default plan (~70 min, 2-core Zen 4)
     tlm reproduce --output_dir runs/paper-mini --dry_run           # the runs and a time estimate
     tlm reproduce --claims 4 --output_dir runs/paper-mini          # one claim
     tlm reproduce --latency_only --output_dir runs/latency         # claim 4's latency, no training
