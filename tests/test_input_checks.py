@@ -74,6 +74,18 @@ def test_choosing_learning_rates_without_a_validation_split_is_refused_when_pars
     assert settings.learning_rates == [1e-3, 3e-3] and task.validation_per_label == 5
 
 
+def test_an_experiment_s_learning_rate_grid_without_a_validation_split_is_refused_by_the_same_rule():
+    from tlm_hf.settings import EXPERIMENT_SETTINGS
+    from tlm_hf.training.experiments import plan_experiment
+
+    with pytest.raises(SettingsError, match="choosing among learning_rate_grid needs a validation split; set valid"):
+        parsed(EXPERIMENT_SETTINGS, "--learning_rate_grid", "1e-3", "3e-3", "--task", "ag_news")
+    exp, corpus, task, model, tokenizer = parsed(EXPERIMENT_SETTINGS, "--task", "ag_news")
+    exp.learning_rate_grid = [1e-3, 3e-3]  # set from Python, after parsing: the plan checks it too
+    with pytest.raises(SettingsError, match="choosing among learning_rate_grid needs a validation split"):
+        plan_experiment(exp, corpus, task, model, tokenizer)
+
+
 def test_finetune_script_refuses_learning_rates_without_validation_before_loading_anything(tmp_path):
     with pytest.raises(SystemExit, match="^finetune.py: error: choosing among learning_rates needs a validation"):
         run_script("finetune.py", {"pretrained": str(tmp_path / "missing"), "task": "tiny",

@@ -176,7 +176,7 @@ def test_pretrained_arm_refuses_a_fine_tuned_classifier_folder(tmp_path):
     config = ModelSettings(preset="bert-1-h24", config_overrides=TINY_MODEL).config(tokenizer)
     ConvBertForSequenceClassification(config).save_pretrained(tmp_path / "clf")
     with pytest.raises(SettingsError, match=r"--pretrained .*clf holds a ConvBertForSequenceClassification model; "
-                                            r"the pre-trained arm takes an MLM folder written by train/pretrain.py"):
+                                            r"the pre-trained arm takes an MLM folder written by tlm pretrain"):
         build_classifier(make_task(["the cat ."], ["a dog ."]), tokenizer, pretrained=tmp_path / "clf")
 
 

@@ -63,13 +63,13 @@ HELP = {
     "learning_rate_grid": "choose each fine-tuning's learning rate among these on the validation split (needs "
                           "validation_per_label), the same grid for both arms",
     # run
-    "pretrained": "the folder train/pretrain.py wrote: fine-tune its encoder (and use its tokenizer)",
+    "pretrained": "the folder tlm pretrain wrote: fine-tune its encoder (and use its tokenizer)",
     "scratch": "random initialisation, the 'without pre-training' arm (architecture of --pretrained or --preset)",
     "resume": "continue from the newest complete checkpoint in OUTPUT_DIR/checkpoints",
     "num_proc": "worker processes for tokenising and filtering",
     "threads": "CPU threads of this run (torch.set_num_threads)",
     "members": "committee: the pre-trained MLM folders of its members (with --scratch: presets or folders)",
-    "reference": "committee: a train/finetune.py folder to compare against",
+    "reference": "committee: a tlm finetune folder to compare against",
     "jobs": "runs at a time",
     "threads_per_run": "CPU threads of each run",
     "launcher": "how each run is started, e.g. python or 'accelerate launch --num_processes 2'; ray or slurm: each "
@@ -98,8 +98,8 @@ HELP = {
     "pretrain_weight_decay": "pre-training weight decay (default the recipe's)",
     "finetune_epochs": "fine-tuning epochs (default the recipe's)",
     "batch_size": "training batch size of every run (default the recipe's)",
-    "pretrain_args": "any other train/pretrain.py setting for every pre-training, KEY=VALUE[,KEY=VALUE]",
-    "finetune_args": "any other train/finetune.py setting for every fine-tune, KEY=VALUE[,KEY=VALUE]",
+    "pretrain_args": "any other pre-training setting for every pre-training, KEY=VALUE[,KEY=VALUE]",
+    "finetune_args": "any other fine-tuning setting for every fine-tune, KEY=VALUE[,KEY=VALUE]",
     "variants": "compare: a YAML file whose `variants:` list what each variant changes (name, pretrain_args, "
                 "config_overrides)",
     # the Trainer options --help shows (learning_rate and weight_decay above)

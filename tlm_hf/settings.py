@@ -204,8 +204,9 @@ ATTENTION_IMPLEMENTATIONS = (None, "sdpa", "eager")  # the two the equivalence t
 
 def check_together(values: dict, where: str | None = None) -> None:
     """Settings that need each other, checked on a run's complete settings before anything loads."""
-    if values.get("learning_rates") and not values.get("validation_per_label"):
-        raise SettingsError(f"{where + ': ' if where else ''}choosing among learning_rates needs a validation "
+    grid = next((name for name in ("learning_rates", "learning_rate_grid") if values.get(name)), None)
+    if grid and not values.get("validation_per_label"):  # the one place this rule is written
+        raise SettingsError(f"{where + ': ' if where else ''}choosing among {grid} needs a validation "
                             "split; set validation_per_label (e.g. --validation_per_label 100)")
     if values.get("attn_implementation") not in ATTENTION_IMPLEMENTATIONS:
         raise SettingsError(f"{where + ': ' if where else ''}attn_implementation {values['attn_implementation']!r} is "
@@ -217,8 +218,9 @@ def check_parsed(parsed) -> None:
     values = {}
     for part in parsed:
         values.update({f.name: getattr(part, f.name) for f in dataclasses.fields(part) if f.name in RANGES})
-        values.update({name: getattr(part, name) for name in ("learning_rates", "validation_per_label",
-                                                              "attn_implementation") if hasattr(part, name)})
+        values.update({name: getattr(part, name) for name in ("learning_rates", "learning_rate_grid",
+                                                              "validation_per_label", "attn_implementation")
+                       if hasattr(part, name)})
     check_ranges(values)
     check_distinct(values)
     check_together(values)
@@ -480,7 +482,7 @@ class PretrainSettings:
 @dataclass
 class FinetuneSettings:
     recipe: str = "paper"
-    pretrained: str | None = None  # folder written by train/pretrain.py
+    pretrained: str | None = None  # folder written by tlm pretrain
     scratch: bool = False  # random initialisation: the "without pre-training" arm
     # choose the learning rate among these on the validation split (validation_per_label), then report the
     # chosen model's test accuracy; empty: train once with learning_rate, test accuracy after every epoch
@@ -497,7 +499,7 @@ class CommitteeSettings:
     recipe: str = "paper"
     members: list[str] = field(default_factory=list)  # pre-trained MLM folders; with scratch, presets or folders
     scratch: bool = False  # random initialisation: the "without pre-training" committee of Table 9
-    reference: str | None = None  # a train/finetune.py output folder (BERT-6) to compare against
+    reference: str | None = None  # a tlm finetune output folder (BERT-6) to compare against
     jobs: int = 1  # members fine-tuned at once
     threads_per_run: int = 1  # CPU threads of every member's run, fixed so that --jobs changes no number
     launcher: str = "python"  # or e.g. "accelerate launch": each member then starts its own process; ray, slurm
@@ -509,7 +511,7 @@ class CommitteeSettings:
 
 @dataclass
 class ExperimentSettings:
-    """train/experiment.py: rows of W_s, two arms, seeds; the children's settings come from the recipe."""
+    """tlm experiment: rows of W_s, two arms, seeds; the children's settings come from the recipe."""
 
     output_dir: str | None = None
     recipe: str = "paper"
@@ -538,8 +540,8 @@ class ExperimentSettings:
     pretrain_weight_decay: float | None = None
     finetune_epochs: float | None = None
     batch_size: int | None = None
-    # any other setting of the children, KEY=VALUE[,KEY=VALUE]: checked against train/pretrain.py's and
-    # train/finetune.py's settings before anything runs, and part of every run's cache key
+    # any other setting of the children, KEY=VALUE[,KEY=VALUE]: checked against the pre-training's and
+    # fine-tuning's settings before anything runs, and part of every run's cache key
     pretrain_args: str | None = None  # e.g. "warmup_ratio=0.1,mlm_probability=0.3"
     finetune_args: str | None = None
     # -- how runs are started

@@ -127,7 +127,7 @@ def load_masked_lm(source: str, *, random_init: bool = False, seed: int = 0):
         heads = [name for name in config.get("architectures") or [] if name.endswith("ForMaskedLM")]
         if config.get("architectures") and not heads:
             raise SettingsError(f"{source} holds a {config['architectures'][0]}, not a masked language model; give "
-                                "a pre-training run's folder (train/pretrain.py --output_dir)")
+                                "a pre-training run's folder (tlm pretrain --output_dir)")
     tokenizer = load_tokenizer(source)
     if random_init:
         try:
@@ -284,7 +284,7 @@ def verdict_line(comparisons: dict[str, dict | None]) -> str:
 
 
 def heldout_free_paragraphs(run_config: dict, *, num_proc=None):
-    """The W_s paragraphs a pre-training run (train/pretrain.py) trained on, rebuilt from its run_config.json:
+    """The W_s paragraphs a pre-training run (tlm pretrain) trained on, rebuilt from its run_config.json:
     its corpus, less its held-out paragraphs, then its subset. Raises SettingsError / MissingFileError where the
     corpus cannot be read from here."""
     import dataclasses

@@ -245,7 +245,7 @@ def _reloaded_test_example(run_config: dict | None) -> str | None:
 def _pretrained_context(run_dir: Path, model, run_config) -> tuple[dict, ModelCardData]:
     stats = _read_json_if_present(run_dir / "pretraining_stats.json")
     if stats is None:
-        raise MissingFileError(f"No pretraining_stats.json in {run_dir}: was it written by train/pretrain.py?")
+        raise MissingFileError(f"No pretraining_stats.json in {run_dir}: was it written by tlm pretrain?")
     pretraining = _pretraining(stats)
     dataset = _corpus_dataset_id(stats.get("corpus"))
     data = dict(pipeline_tag="fill-mask", datasets=[dataset] if dataset else None)
@@ -256,7 +256,7 @@ def _pretrained_context(run_dir: Path, model, run_config) -> tuple[dict, ModelCa
 def _classifier_context(run_dir: Path, model, run_config, scratch_run) -> tuple[dict, dict]:
     results = _read_json_if_present(run_dir / "results.json")
     if results is None:
-        raise MissingFileError(f"No results.json in {run_dir}: was it written by train/finetune.py?")
+        raise MissingFileError(f"No results.json in {run_dir}: was it written by tlm finetune?")
     scratch = _read_json_if_present(Path(scratch_run) / "results.json") if scratch_run else None
     if scratch_run and scratch is None:
         raise MissingFileError(f"No results.json in the scratch run {scratch_run}.")

@@ -130,7 +130,7 @@ def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer, *,
                     pretrain_args: dict | None = None) -> ExperimentPlan:
     """Every run of the experiment with its complete settings, each checked against its script's settings,
     so that a mistake in any row stops the experiment before the first run starts. `pretrain_args`: settings of
-    train/pretrain.py over the experiment's own `pretrain_args` (a variant of train/compare.py)."""
+    the pre-training over the experiment's own `pretrain_args` (a variant of `tlm compare`)."""
     get_recipe(exp.recipe)
     check_parsed((exp, corpus, task, model, tokenizer))  # ranges, also when called from Python
     model.check()  # preset, config_overrides field names, max_length within the model's positions
@@ -151,10 +151,8 @@ def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer, *,
         per_device_train_batch_size=exp.batch_size, attn_implementation=model.attn_implementation,
         unpad_tokens=model.unpad_tokens, fast_dropout=model.fast_dropout)}
     finetuning = {**_set_only(num_train_epochs=exp.finetune_epochs), **finetune_extra}
-    if exp.learning_rate_grid:  # both arms choose among the same learning rates on the validation split
-        if not task.validation_per_label:
-            raise SettingsError("learning_rate_grid needs a validation split; set validation_per_label")
-        finetuning["learning_rates"] = list(exp.learning_rate_grid)
+    if exp.learning_rate_grid:  # both arms choose among the same learning rates on the validation split (which
+        finetuning["learning_rates"] = list(exp.learning_rate_grid)  # check_parsed made sure of, above)
     # A vocabulary trained on each W_s (or a tokenizer given to the pre-training alone) makes each row's model its
     # own: its scratch arm is then the same architecture and tokenizer as the row's pre-trained model, one per row
     # instead of one for all rows.
@@ -320,7 +318,7 @@ def _timed_part(row: dict) -> str:
 
 
 def compare_table(rows: list[dict], title: str = "") -> str:
-    """Variants of one row (train/compare.py): parameters, held-out MLM loss, context gain, pre-training steps
+    """Variants of one row (`tlm compare`): parameters, held-out MLM loss, context gain, pre-training steps
     and wall-clock, accuracy of both arms and the gap."""
     return markdown_table(rows, _present(COMPARE_COLUMNS, rows), title)
 

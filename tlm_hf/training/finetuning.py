@@ -77,7 +77,7 @@ def check_labels(task: DatasetDict, num_labels: int) -> None:
 
 
 def check_pretraining_folder(folder, *, role: str = "--pretrained") -> dict:
-    """The config.json of a pre-trained MLM folder (written by train/pretrain.py); any other folder (a fine-tuned
+    """The config.json of a pre-trained MLM folder (written by tlm pretrain); any other folder (a fine-tuned
     classifier, a committee, a missing or corrupt file) is refused in one line saying what was given."""
     config = model_folder_config(folder, role=role)
     architectures = config.get("architectures") or []
@@ -85,7 +85,7 @@ def check_pretraining_folder(folder, *, role: str = "--pretrained") -> dict:
         given = ", ".join(architectures) or f"model_type {config.get('model_type')!r}"
         raise SettingsError(
             f"{role} {folder} holds a {given} model; the pre-trained arm takes an MLM folder written by "
-            "train/pretrain.py (ConvBertForMaskedLM)"
+            "tlm pretrain (ConvBertForMaskedLM)"
         )
     return config
 

@@ -99,7 +99,7 @@ def recipe_defaults(name: str, stage: str) -> dict:
 
 
 def pretrained_recipe(folder) -> str | None:
-    """The recipe a folder written by train/pretrain.py was pre-trained with (its run_config.json), so that
+    """The recipe a folder written by tlm pretrain was pre-trained with (its run_config.json), so that
     fine-tuning from it defaults to the same recipe; None for a folder that did not record one."""
     from pathlib import Path
 

@@ -50,7 +50,7 @@ KEYED_WHEN_SET = frozenset({"attn_implementation", "unpad_tokens", "fast_dropout
 
 
 def run_stage(settings) -> str:
-    """'pretraining' for train/pretrain.py's settings, else 'finetuning' (fine-tuning and committee runs)."""
+    """'pretraining' for the pre-training's settings, else 'finetuning' (fine-tuning and committee runs)."""
     return "pretraining" if any(isinstance(part, PretrainSettings) for part in settings) else "finetuning"
 
 
