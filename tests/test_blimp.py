@@ -345,7 +345,7 @@ def test_pretraining_reports_blimp_at_every_heldout_evaluation_and_in_its_stats(
 
 
 def test_the_study_scores_runs_and_rows_summarises_seeds_and_correlates_blimp_with_the_gap(tmp_path):
-    """train/blimp_study.py: two seeds of one pre-training form a series (final score and the curve logged while
+    """train/studies/blimp_study.py: two seeds of one pre-training form a series (final score and the curve logged while
     pre-training), the floors come once per series, and a report's rows are scored beside their gap."""
     import subprocess
     import sys
@@ -363,7 +363,7 @@ def test_the_study_scores_runs_and_rows_summarises_seeds_and_correlates_blimp_wi
     (tmp_path / "report.json").write_text(json.dumps({"claims": [{"rows": rows}, {"rows": rows[:1]}]}))
 
     def study(*flags):
-        return subprocess.run([sys.executable, str(REPO / "train" / "blimp_study.py"), *flags, "--pairs_per_paradigm",
+        return subprocess.run([sys.executable, str(REPO / "train" / "studies" / "blimp_study.py"), *flags, "--pairs_per_paradigm",
                                "1", "--random_seeds", "0", "--output_dir", str(tmp_path / "study")],
                               capture_output=True, text=True)
 

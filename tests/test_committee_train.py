@@ -164,7 +164,7 @@ def test_latency_benchmark_ends_with_the_ratio_line(capsys, monkeypatch):
     argv = ["bench_latency.py", "--committees", "cheap", "--ratio-committee", "cheap", "--batch-sizes", "1",
             "--seq-len", "16", "--warmup", "0", "--repeats", "2"]
     monkeypatch.setattr(sys, "argv", argv)
-    runpy.run_path(str(REPO / "train" / "bench_latency.py"), run_name="__main__")
+    runpy.run_path(str(REPO / "train" / "benchmarks" / "bench_latency.py"), run_name="__main__")
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1].startswith("latency ratio: ") and float(lines[-1].split(": ")[1]) > 0
     assert any(line.startswith("| cheap committee | 8 | 1 |") for line in lines)

@@ -85,7 +85,7 @@ def test_the_main_job_benchmark_times_each_path_and_its_fine_tuning_part_and_ref
         **tiny_files(tmp_path), "w_s": [24], "seeds": [0], "pretrain_epochs": 1, "finetune_epochs": 1,
         "batch_size": 16, "learning_rate": [1e-3], "scratch_learning_rate": 1e-3,
     }))
-    bench = runpy.run_path(str(REPO / "train" / "bench_experiment.py"))
+    bench = runpy.run_path(str(REPO / "train" / "benchmarks" / "bench_experiment.py"))
     bench["main"](["--output_dir", str(tmp_path / "bench"), "--config", str(config), "--paths", "now"])
     [now] = json.loads((tmp_path / "bench" / "bench.json").read_text())["paths"]
     assert now["path"] == "now" and 0 < now["finetuning_seconds"] < now["seconds"] and set(now["gaps"]) == {"24"}
@@ -97,7 +97,7 @@ def test_the_main_job_benchmark_times_each_path_and_its_fine_tuning_part_and_ref
 
 
 def test_the_benchmark_s_sequential_path_turns_the_speed_switches_off():
-    bench = runpy.run_path(str(REPO / "train" / "bench_experiment.py"))
+    bench = runpy.run_path(str(REPO / "train" / "benchmarks" / "bench_experiment.py"))
     sequential = bench["PATHS"]["sequential"]
     for switch in ("--unpad_tokens", "--fast_dropout"):
         assert sequential[sequential.index(switch) + 1] == "false"

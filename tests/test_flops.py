@@ -47,7 +47,7 @@ def test_cpu_peak_names_its_reckoning():
 
 
 def test_the_benchmark_reports_mfu_and_the_speedup(tmp_path):
-    done = subprocess.run([sys.executable, str(REPO / "train" / "bench_pretrain.py"), "--preset", "tiny",
+    done = subprocess.run([sys.executable, str(REPO / "train" / "benchmarks" / "bench_pretrain.py"), "--preset", "tiny",
                            "--wordpiece-vocab-size", "300", "--threads", "1", "--steps", "1", "--warmup", "0",
                            "--batch-size", "4"], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -1,4 +1,4 @@
-"""train/gpu_check.py: its smoke run end to end (every part's command, the tables sized and run, the summary and the
+"""train/benchmarks/gpu_check.py: its smoke run end to end (every part's command, the tables sized and run, the summary and the
 archive), a rerun of part 3 continuing the same runs, and its pieces (sizing, parsing, budgets, wheels, archive)."""
 
 import gzip
@@ -16,14 +16,14 @@ import pytest
 import yaml
 from training_helpers import REPO
 
-GPU_CHECK = runpy.run_path(str(REPO / "train" / "gpu_check.py"), run_name="gpu_check")
+GPU_CHECK = runpy.run_path(str(REPO / "train" / "benchmarks" / "gpu_check.py"), run_name="gpu_check")
 AG_NEWS_TEXTS = ["stocks fell as the market slid", "the team won the final game", "a new chip speeds up phones",
                  "leaders met to discuss the treaty"]
 
 
 def run_gpu_check(*args) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, str(REPO / "train" / "gpu_check.py"), *map(str, args)], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, str(REPO / "train" / "benchmarks" / "gpu_check.py"), *map(str, args)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=900)
 
 
@@ -72,8 +72,8 @@ def test_smoke_run_measures_every_part_sizes_the_tables_and_writes_one_summary(s
 
     # one summary with every command; plots; the log; an archive without weights
     text = (out / "summary.md").read_text()
-    assert "smoke run on a CPU" in text and "train/bench_pretrain.py --device cpu" in text
-    assert "train/latency_graphs.py" in text and "train/experiment.py --config" in text
+    assert "smoke run on a CPU" in text and "train/benchmarks/bench_pretrain.py --device cpu" in text
+    assert "train/benchmarks/latency_graphs.py" in text and "train/experiment.py --config" in text
     assert (out / "throughput.png").read_bytes()[:4] == b"\x89PNG" and (out / "latency.png").exists()
     assert "part 3-table5-paper: ok" in (out / "gpu_check.log").read_text()
     with tarfile.open(root / "gpu-check.tar.gz") as tar:
@@ -213,7 +213,7 @@ def test_missing_packages_are_installed_from_the_carried_wheels_and_no_wheels_is
     check = subprocess.run([sys.executable, "-c", "import tlm_fake_needed; print(tlm_fake_needed.VALUE)"], env=env,
                            capture_output=True, text=True)
     assert check.stdout.strip() == "42"
-    with pytest.raises(SystemExit, match=r"no wheels in .*: run `python train/gpu_check.py --prepare`"):
+    with pytest.raises(SystemExit, match=r"no wheels in .*: run `python train/benchmarks/gpu_check.py --prepare`"):
         install(tmp_path / "none", site, env, modules=("tlm_fake_missing",))
 
 
@@ -272,6 +272,6 @@ def test_the_summary_states_each_target_met_or_missed_against_the_paper_style_lo
 
 
 def test_the_shell_entry_point_runs_the_script_from_any_folder(tmp_path):
-    done = subprocess.run(["bash", str(REPO / "train" / "gpu_check.sh"), "--help"], cwd=tmp_path, capture_output=True,
+    done = subprocess.run(["bash", str(REPO / "train" / "benchmarks" / "gpu_check.sh"), "--help"], cwd=tmp_path, capture_output=True,
                           text=True, env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
     assert done.returncode == 0 and "--smoke" in done.stdout and "--archive" in done.stdout

@@ -12,6 +12,7 @@ import logging
 import re
 import runpy
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -36,8 +37,9 @@ from tlm_hf.training.experiments import plan_experiment
 
 
 def run_main(script: str, *argv):
-    """train/<script> run as from the command line, in this process; SystemExit carries its error line."""
-    old, sys.argv = sys.argv, [script, *map(str, argv)]
+    """train/<script> (a path under train/) run as from the command line, in this process; SystemExit carries its
+    error line."""
+    old, sys.argv = sys.argv, [Path(script).name, *map(str, argv)]
     try:
         runpy.run_path(str(REPO / "train" / script), run_name="__main__")
     finally:
@@ -272,12 +274,12 @@ def test_blimp_study_refuses_a_fine_tuning_results_file_or_a_repeated_run_before
     with pytest.raises(SystemExit, match=r"^blimp_study.py: error: .*results.json is neither an experiment's "
                                          r"results.json .* nor a train/reproduce.py report.json \(it holds keys task, "
                                          r"accuracy_final, seed\); give one of those to --rows$"):
-        run_main("blimp_study.py", "--rows", tmp_path / "results.json", "--output_dir", tmp_path / "study")
+        run_main("studies/blimp_study.py", "--rows", tmp_path / "results.json", "--output_dir", tmp_path / "study")
     with pytest.raises(SystemExit, match=r"^blimp_study.py: error: runs .*run-a is given 2 times"):
-        run_main("blimp_study.py", tmp_path / "run-a", tmp_path / "run-a", "--output_dir", tmp_path / "study")
+        run_main("studies/blimp_study.py", tmp_path / "run-a", tmp_path / "run-a", "--output_dir", tmp_path / "study")
     with pytest.raises(SystemExit, match=r"^blimp_study.py: error: .*run-a/pretraining_stats.json does not exist; give "
                                          r"a pre-training run's folder \(train/pretrain.py --output_dir\)$"):
-        run_main("blimp_study.py", tmp_path / "run-a", "--output_dir", tmp_path / "study")
+        run_main("studies/blimp_study.py", tmp_path / "run-a", "--output_dir", tmp_path / "study")
     assert not (tmp_path / "study").exists()
 
 

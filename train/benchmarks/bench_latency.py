@@ -7,7 +7,7 @@ interleaved (one call of every model per round) so that background load hits eve
 random: latency does not depend on them. The last line is `latency ratio: X.XX`, the committee given by
 --ratio-committee over BERT-6 at batch 1 (p50).
 
-    python train/bench_latency.py --device cpu --warmup 3 --repeats 20
+    python train/benchmarks/bench_latency.py --device cpu --warmup 3 --repeats 20
 """
 
 import argparse

@@ -1,6 +1,6 @@
 """Time BLiMP scoring for the quick matrix's model: wall-clock and CPU seconds, masked copies and tokens.
 
-    python train/bench_blimp.py --data path/to/blimp.jsonl.gz --pairs_per_paradigm 10 --batch_size 16
+    python train/benchmarks/bench_blimp.py --data path/to/blimp.jsonl.gz --pairs_per_paradigm 10 --batch_size 16
 
 The model has the quick matrix's shape (2 blocks of hidden 128, 2 heads, FFN 512) and random weights, with a
 4,096-token WordPiece vocabulary trained on 5,000 WikiText-2 paragraphs of the bundled sample: scoring costs the

@@ -1,6 +1,6 @@
 """BLiMP of pre-trained models: along their steps, over seeds and rows, beside floors and the fine-tuning gap.
 
-    python train/blimp_study.py runs/blimp/fast-ws10000-s0 runs/blimp/fast-ws10000-s1 runs/blimp/fast-ws10000-s2 \\
+    python train/studies/blimp_study.py runs/blimp/fast-ws10000-s0 runs/blimp/fast-ws10000-s1 runs/blimp/fast-ws10000-s2 \\
         --rows runs/quick/results.json --pairs_per_paradigm 100 --output_dir runs/blimp-study
 
 RUNS are pre-training folders. Each is scored at its end on `--pairs_per_paradigm` pairs of every paradigm; its

@@ -5,7 +5,7 @@ paragraph's token ids are looked up in a boolean table over the vocabulary. The 
 shared WikiText paragraphs repeated --repeat times; the task (for the custom filter) is the
 shared AG News at the paper's 1,000 / 1,000 per label.
 
-    python train/bench_subsets.py --repeat 10 --num-proc 1 2
+    python train/benchmarks/bench_subsets.py --repeat 10 --num-proc 1 2
 """
 
 import argparse
@@ -20,7 +20,7 @@ from tlm_hf.data.tasks import load_task
 from tlm_hf.data.token_stats import count_tokens, tokenize
 from tlm_hf.data.tokenizer import load_tokenizer
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--shared-data", type=Path, default=SHARED, help="the mirrored data folder")

@@ -1,18 +1,18 @@
 """One prepared command for a GPU machine: set it up, then measure pre-training throughput and MFU, committee latency
 and the paper's Tables 6 and 5 at BERT-6 size, each part stopped at its own time budget (7 minutes in all).
 
-    python train/gpu_check.py --prepare                    # beforehand, where pip reaches PyPI: fills .device/
-    bash train/gpu_check.sh --output_dir runs/gpu-check --archive gpu-check.tar.gz     # on the GPU machine
-    bash train/gpu_check.sh --output_dir runs/gpu-check --parts 3 --budget 240        # again, the tables only
-    bash train/gpu_check.sh --smoke --output_dir runs/gpu-smoke                         # the same list on a CPU
+    python train/benchmarks/gpu_check.py --prepare                    # beforehand, where pip reaches PyPI: fills .device/
+    bash train/benchmarks/gpu_check.sh --output_dir runs/gpu-check --archive gpu-check.tar.gz     # on the GPU machine
+    bash train/benchmarks/gpu_check.sh --output_dir runs/gpu-check --parts 3 --budget 240        # again, the tables only
+    bash train/benchmarks/gpu_check.sh --smoke --output_dir runs/gpu-smoke                         # the same list on a CPU
 
 The GPU machine needs this repository and its .device/ folder only. torch, transformers and accelerate are
 expected there; `datasets` and `evaluate` (and dill and multiprocess, which they need beyond those) are installed
 from .device/wheels into .device/site when they are missing; AG News (Table 5) is read from .device/data. The parts,
 in order of value, each a process of its own, stopped (with its children) at its budget:
-  1. throughput: train/bench_pretrain.py, BERT-6 at the paper's batch 32 in every precision, BERT-6 at batch 128
+  1. throughput: train/benchmarks/bench_pretrain.py, BERT-6 at the paper's batch 32 in every precision, BERT-6 at batch 128
      eager and compiled, the tiny model at batch 128: real tokens/s against the paper-style loop, and MFU;
-  2. latency: train/bench_latency.py, then train/latency_graphs.py (CUDA graphs; torch.compile), batch 1 and 32;
+  2. latency: train/benchmarks/bench_latency.py, then train/benchmarks/latency_graphs.py (CUDA graphs; torch.compile), batch 1 and 32;
   3. tables: Table 6 (DBpedia-14), then Table 5 (AG News), BERT-6 with the paper's recipe, then Table 6 with the
      fast recipe, each sized to the time left from part 1's step rate (epochs and seeds; the decision is logged
      and kept in the table's decision.json, so a later call with the same output folder continues the same runs).
@@ -40,8 +40,9 @@ from pathlib import Path
 
 import yaml  # PyYAML: on the GPU machine too
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TRAIN = REPO / "train"
+BENCHMARKS = TRAIN / "benchmarks"
 DEVICE_DIR = REPO / ".device"  # git-ignored: wheels/, data/ (filled by --prepare), site/ (installed there)
 NEEDED = ("datasets", "evaluate", "dill", "multiprocess")  # what a machine with torch/transformers/accelerate lacks
 GPU_PYTHON = "3.12"  # the GPU machine's Python, for which --prepare downloads wheels
@@ -67,8 +68,8 @@ TARGET_SPEEDUP, TARGET_MFU, TARGET_LATENCY_RATIO = 3.0, 40.0, 0.5
 def benchmark_parts(smoke: bool) -> list[dict]:
     """The commands of parts 1 and 2 in order of value: name, what, budget (s), argv; smoke: tiny and on a CPU."""
     python = sys.executable
-    pretrain, latency, graphs = (str(TRAIN / name) for name in ("bench_pretrain.py", "bench_latency.py",
-                                                                  "latency_graphs.py"))
+    pretrain, latency, graphs = (str(BENCHMARKS / name) for name in ("bench_pretrain.py", "bench_latency.py",
+                                                                       "latency_graphs.py"))
     if smoke:  # one command of each script (1b, 1c and 2b differ from 1a and 2c only in their numbers)
         tiny_latency = ["--device", "cpu", "--batch-sizes", "1", "--seq-len", "16", "--warmup", "1", "--repeats", "2",
                         "--committees", "cheap", "--ratio-committee", "cheap"]
@@ -109,7 +110,7 @@ _BENCH_ROW = re.compile(r"^\s*(?P<path>baseline|ours)(?P<compiled> compiled)? \(
 
 
 def parse_bench_pretrain(text: str) -> list[dict]:
-    """The measured paths of train/bench_pretrain.py's output (as many as it printed before it ended or was
+    """The measured paths of train/benchmarks/bench_pretrain.py's output (as many as it printed before it ended or was
     stopped): model, batch, mean length, path, precision, compiled, tokens/s, GFLOP/s, MFU (% or None), memory."""
     header = next((m.groupdict() for m in map(_BENCH_HEADER.match, text.splitlines()) if m), None)
     if header is None:
@@ -328,7 +329,7 @@ def install_wheels(wheels: Path, site: Path, env: dict, modules=NEEDED) -> str:
     files = sorted(wheels.glob("*.whl")) if wheels.is_dir() else []
     if not files:
         sys.exit(f"gpu_check.py: error: {', '.join(missing)} missing and no wheels in {wheels}: run "
-                 f"`python train/gpu_check.py --prepare` where pip reaches PyPI, and bring {wheels.parent} along")
+                 f"`python train/benchmarks/gpu_check.py --prepare` where pip reaches PyPI, and bring {wheels.parent} along")
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps",
                            "--no-compile", "--no-cache-dir", "--upgrade", "--target", str(site), *map(str, files)],
                           capture_output=True, text=True)

@@ -1,6 +1,6 @@
 """The main job's wall-clock: the quick matrix as it runs now against the sequential path it replaced, in one run.
 
-    python train/bench_experiment.py --output_dir runs/bench-quick
+    python train/benchmarks/bench_experiment.py --output_dir runs/bench-quick
 
 Runs train/experiment.py on train/configs/quick.yaml twice, one after the other, each in an empty folder of its
 own (so nothing is cached), nothing else should run meanwhile:
@@ -25,7 +25,7 @@ from pathlib import Path
 from tlm_hf.fileio import atomic_write, write_json
 from tlm_hf.training.flops import cpu_name
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "train" / "configs" / "quick.yaml"
 PATHS = {
     "now": ["--jobs", "2"],

@@ -1,10 +1,10 @@
 """Committee latency with launch overhead removed: bench_latency.py's models replayed as CUDA graphs, logits checked.
 
-    python train/latency_graphs.py --device cuda --batch-sizes 1 32 --committees table8 cheap
+    python train/benchmarks/latency_graphs.py --device cuda --batch-sizes 1 32 --committees table8 cheap
 
 At batch 1 a GPU spends most of a small model's forward waiting for Python to launch kernels, so the paper's
 latency argument (a shallow committee is faster than BERT-6) only shows once launches are gone. For BERT-6 and
-each committee of train/bench_latency.py (members overlapped on CUDA streams, as the committee runs them):
+each committee of train/benchmarks/bench_latency.py (members overlapped on CUDA streams, as the committee runs them):
 - eager: the model as it is;
 - graph: one forward captured into a CUDA graph (torch.cuda.CUDAGraph) and replayed: no Python, one launch; a
   committee whose threads cannot be captured is captured again with its members one after another on one stream;

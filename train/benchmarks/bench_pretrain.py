@@ -1,8 +1,8 @@
 """Pre-training throughput and model FLOPs utilisation: our path against a baseline that mirrors the paper's loop.
 
-    python train/bench_pretrain.py --preset tiny --wordpiece-vocab-size 4096 --threads 1   # the quick matrix's model
-    python train/bench_pretrain.py --preset bert-6 --steps 4
-    python train/bench_pretrain.py --preset bert-6 --device cuda --steps 50 --batch-size 128 --compile
+    python train/benchmarks/bench_pretrain.py --preset tiny --wordpiece-vocab-size 4096 --threads 1   # the quick matrix's model
+    python train/benchmarks/bench_pretrain.py --preset bert-6 --steps 4
+    python train/benchmarks/bench_pretrain.py --preset bert-6 --device cuda --steps 50 --batch-size 128 --compile
 
 All paths train on the same WikiText-2 paragraphs (the bundled sample by default; real lengths, truncated at 128)
 with 15% masking and report real (non-padding) tokens per second, model FLOPs utilisation (MFU, see

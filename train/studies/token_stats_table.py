@@ -4,7 +4,7 @@ Runs on the shared data (../shared/data): WikiText-2 train paragraphs as the cor
 bert-base-uncased tokenizer, and each task at the paper's sizes (AG News 1,000 / 1,000 per
 label, DBpedia 100 / 100 per label, FewRel 10 relations drawn by seed, 630 / 70). Prints Markdown.
 
-    python train/token_stats_table.py --w-s 2000 5000 10000
+    python train/studies/token_stats_table.py --w-s 2000 5000 10000
 """
 
 import argparse
@@ -17,7 +17,7 @@ from tlm_hf.data.tasks import load_task
 from tlm_hf.data.token_stats import count_tokens, coverage_stats, tokenize
 from tlm_hf.data.tokenizer import load_tokenizer
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--shared-data", type=Path, default=SHARED, help="the mirrored data folder")
