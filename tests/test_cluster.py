@@ -69,8 +69,9 @@ def kill_once(run_folder: Path, killed: list) -> threading.Thread:
             for process in psutil.process_iter() if logs else []:
                 try:
                     if logs & {file.path for file in process.open_files()} and process.pid != os.getpid():
+                        command = process.cmdline()  # read before the kill: a killed process has none
                         process.send_signal(signal.SIGKILL)
-                        killed.append(process.cmdline())
+                        killed.append(command)
                         return
                 except psutil.Error:  # gone, or not ours to look at
                     continue
@@ -148,11 +149,11 @@ def test_a_run_tried_again_resumes_from_the_checkpoint_the_killed_try_left(tmp_p
     import torch
     from safetensors.torch import save_file
 
-    import tlm_hf.training.launch as launch
+    import tlm_hf.training.worker as worker
     from tlm_hf.training.cluster import run_on_node
 
     seen = []
-    monkeypatch.setattr(launch, "_run_in_worker", lambda stage, argv, log: seen.append((os.getcwd(), argv)))
+    monkeypatch.setattr(worker, "run_in_worker", lambda stage, argv, log: seen.append((os.getcwd(), argv)))
     argv = ["--config", "run/settings.yaml", "--output_dir", "run"]  # relative to the plan's working directory
     run_on_node("pretraining", argv, "run/log.txt", str(tmp_path))
     checkpoint = tmp_path / "run" / "checkpoints" / "checkpoint-4"

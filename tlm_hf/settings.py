@@ -11,6 +11,7 @@ import ast
 import dataclasses
 import difflib
 import logging
+import types as types_
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,28 +127,57 @@ class Range:
 _POSITIVE, _NON_NEGATIVE, _COUNT = Range(0, low_open=True), Range(0), Range(1)
 _SHARE, _DROPOUT = Range(0, 1, low_open=True), Range(0, 1, high_open=True)
 
-# The range of every numeric setting of the scripts, the `tlm` command and experiment plans, TrainingArguments'
-# included, by name (a name means the same everywhere; a list's values are checked one by one). None always
-# passes: it means the default.
-RANGES = {
-    # optimisation (TrainingArguments, the experiment's per-arm values, fine-tuning's learning-rate choice)
-    **dict.fromkeys(("learning_rate", "learning_rates", "learning_rate_grid", "scratch_learning_rate",
-                     "pretrain_learning_rate", "adam_epsilon", "num_train_epochs", "pretrain_epochs",
-                     "finetune_epochs", "logging_steps", "save_steps", "eval_steps"), _POSITIVE),
-    **dict.fromkeys(("weight_decay", "scratch_weight_decay", "pretrain_weight_decay", "warmup_steps",
-                     "max_grad_norm", "seed", "seeds", "pretrain_seeds", "data_seed", "task_seed", "subset_seed",
-                     "dataloader_num_workers", "heldout_size", "min_chars", "save_total_limit",
-                     "blimp_pairs_per_paradigm"), _NON_NEGATIVE),
-    **dict.fromkeys(("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
-                     "batch_size", "num_proc", "min_count", "max_length", "threads", "jobs", "threads_per_run", "train_per_label",
-                     "test_per_label", "validation_per_label", "slurm_time"), _COUNT),
+# The ranges of TrainingArguments' numeric options, by name; each setting of this package carries its own (`setting`).
+# All of them by name in RANGES (a name means the same everywhere; a list's values are checked one by one; None
+# always passes: it means the default).
+TRAINER_RANGES = {
+    **dict.fromkeys(("learning_rate", "adam_epsilon", "num_train_epochs", "logging_steps", "save_steps",
+                     "eval_steps"), _POSITIVE),
+    **dict.fromkeys(("weight_decay", "warmup_steps", "max_grad_norm", "seed", "data_seed", "dataloader_num_workers",
+                     "save_total_limit"), _NON_NEGATIVE),
+    **dict.fromkeys(("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"),
+                    _COUNT),
     "max_steps": Range(1, also=(-1,)),
-    "w_s": Range(1, also=("all",)),
-    **dict.fromkeys(("adam_beta1", "adam_beta2", "label_smoothing_factor", "pretraining_dropout"), _DROPOUT),
-    "mlm_probability": _SHARE,
-    "avoid_fraction": _SHARE,
-    "gpus_per_run": Range(0),
-    "wordpiece_vocab_size": Range(0),  # 0: no WordPiece training (turns off the fast recipe's)
+    **dict.fromkeys(("adam_beta1", "adam_beta2", "label_smoothing_factor"), _DROPOUT),
+}
+
+
+def setting(default=None, help: str = "", range: Range | None = None, *, factory=None):
+    """A setting of this package, described in one place: its type and default (the dataclass field), its help
+    text (HfArgumentParser's `metadata={"help": ...}`) and the numbers it allows (collected into RANGES)."""
+    metadata = {"help": help, "range": range}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+# Settings of several commands (the same name means the same everywhere): their help and range, written once.
+SHARED = {
+    "avoid_fraction": dict(help="avoid: share of the task's tokens (T_C) kept out", range=_SHARE),
+    "gpus_per_run": dict(range=Range(0), help="--launcher ray or slurm: GPUs of every run (default: ray 1 where the "
+        "cluster has GPUs, slurm 0)"),
+    "jobs": dict(help="runs at a time", range=_COUNT),
+    "launcher": dict(help="how each run is started, e.g. python or 'accelerate launch --num_processes 2'; ray or "
+        "slurm: each run a Ray task or a SLURM job (docs/cluster.md); slurm-local: submitit's local executor"),
+    "min_count": dict(range=_COUNT, help="k of T_M_k and coverage_k: task tokens seen fewer than k times count as "
+        "missing"),
+    "num_proc": dict(help="worker processes for tokenising and filtering", range=_COUNT),
+    "output_dir": dict(help="the output folder"),
+    "ray_address": dict(help="--launcher ray: the Ray cluster to join (e.g. auto, or ray://HEAD:10001); default the "
+        "local instance, started if none runs"),
+    "recipe": dict(help="paper or fast: every other setting's default (fine-tuning: the pre-trained folder's recipe)"),
+    "resume": dict(help="continue from the newest complete checkpoint in OUTPUT_DIR/checkpoints"),
+    "scratch": dict(help="random initialisation, the 'without pre-training' arm (architecture of --pretrained or "
+        "--preset)"),
+    "slurm_partition": dict(help="--launcher slurm: the partition of every run's job (default the queue's)"),
+    "slurm_time": dict(help="--launcher slurm: minutes each run's job may take", range=_COUNT),
+    "subset": dict(help="how W_s paragraphs are chosen: random, custom (only task tokens) or avoid (raised T_M)"),
+    "subset_seed": dict(range=_NON_NEGATIVE, help="seed of the random W_s paragraphs and of the held-out ones (the "
+        "paper's: 42)"),
+    "threads": dict(help="CPU threads of this run (torch.set_num_threads)", range=_COUNT),
+    "threads_per_run": dict(help="CPU threads of each run", range=_COUNT),
+    "w_s": dict(range=Range(1, also=("all",)), help="W_s, paragraphs to pre-train on (default: the whole corpus less "
+        "its held-out part)"),
 }
 
 
@@ -230,13 +260,16 @@ def check_parsed(parsed) -> None:
 class CorpusSettings:
     """The pre-training corpus: a Hub dataset or local files, one paragraph per row after loading."""
 
-    corpus: str = "wikimedia/wikipedia"
-    corpus_config: str | None = None
-    corpus_split: str = "train"
-    corpus_text_field: str = "text"
-    corpus_where: str | None = None  # "split=train": keep rows whose columns hold these values
-    normalize_wikitext: bool = False  # undo WikiText's " @-@ " joiners and <unk>
-    min_chars: int = 1
+    corpus: str = setting("wikimedia/wikipedia", help="your text file (.txt: a paragraph per line; "
+                          ".jsonl/.csv/.parquet: a text column; .gz too), a Hub dataset id, or sample:wikitext2")
+    corpus_config: str | None = setting(None, help="the Hub dataset's configuration (wikimedia/wikipedia: default "
+                                        "20231101.en)")
+    corpus_split: str = setting("train", help="the Hub dataset's split to read")
+    corpus_text_field: str = setting("text", help="the column holding the text")
+    corpus_where: str | None = setting(None, help="keep only rows whose columns hold these values, "
+                                       "KEY=VALUE[,KEY=VALUE] (e.g. split=train)")
+    normalize_wikitext: bool = setting(False, help="undo WikiText's ' @-@ ' joiners and <unk> (for WikiText files)")
+    min_chars: int = setting(1, range=_NON_NEGATIVE, help="drop paragraphs shorter than this many characters")
 
     def load(self, num_proc=None):
         from .data.corpus import load_paragraphs
@@ -252,16 +285,26 @@ class CorpusSettings:
 class TaskSettings:
     """A classification task of the registry (or any Hub dataset with its columns), sampled per label."""
 
-    task: str | None = None  # ag_news, dbpedia_14, few_rel
-    task_data: str | None = None  # local files: "train=FILE,test=FILE", or one FILE (or train=FILE alone) split per label
-    train_per_label: int | None = None  # default: the paper's
-    test_per_label: int | None = None
-    validation_per_label: int | None = None  # a validation split carved from the training examples (choosing lr)
-    relations: str | None = None  # few_rel: "P17,P22,..." or a count drawn by task_seed
-    entity_markers: bool = False
-    text_column: str | None = None
-    label_column: str | None = None
-    task_seed: int = 42  # which examples form train and test; fixed across training seeds
+    task: str | None = setting(None, help="ag_news, dbpedia_14, few_rel, a Hub dataset id, or any name (default: the "
+                               "--task_data file's name)")
+    task_data: str | None = setting(None, help="your own labelled examples: FILE (.csv/.jsonl/...; split per label "
+                                    "into train and test), or train=FILE,test=FILE; columns text,label need no "
+                                    "column flags")
+    train_per_label: int | None = setting(None, range=_COUNT, help="training examples per label (default: the "
+                                          "paper's; for your file, what test leaves)")
+    test_per_label: int | None = setting(None, range=_COUNT, help="test examples per label (needed when one file is "
+                                         "split into train and test)")
+    # a validation split carved from the training examples (choosing lr)
+    validation_per_label: int | None = setting(None, range=_COUNT, help="validation examples per label, on top of "
+                                               "train_per_label (for choosing the learning rate)")
+    relations: str | None = setting(None, help="few_rel: relation ids P17,P22,..., or a number of relations drawn by "
+                                    "task_seed")
+    entity_markers: bool = setting(False, help="few_rel: wrap head and tail in [E1] ... [/E1] and [E2] ... [/E2]")
+    text_column: str | None = setting(None, help="the task's text column (default: text, or the longer of two columns)")
+    label_column: str | None = setting(None, help="the task's label column (default: label, or the other of two "
+                                       "columns)")
+    task_seed: int = setting(42, range=_NON_NEGATIVE, help="which examples form train, test and validation (fixed "
+                             "across training seeds)")
 
     def resolve_name(self) -> str | None:
         """The task's name: --task, else the task file's name (mytopics.csv -> mytopics), which the run files
@@ -315,13 +358,13 @@ class TaskSettings:
 class SubsetSettings:
     """How the W_s pre-training paragraphs are chosen from the corpus (see `tlm_hf.data.subsets`)."""
 
-    subset: str = "random"  # random: W_s paragraphs by seed; custom: only task tokens; avoid: raised T_M
-    w_s: int | None = None  # W_s, paragraphs to pre-train on (random: default the whole corpus; custom/avoid: all that pass)
-    subset_seed: int = DEFAULT_SUBSET_SEED
-    avoid_fraction: float = DEFAULT_AVOID_FRACTION  # avoid: share of the task's tokens (T_C) kept out of the subset
+    subset: str = setting("random", **SHARED["subset"])
+    w_s: int | None = setting(None, **SHARED["w_s"])
+    subset_seed: int = setting(DEFAULT_SUBSET_SEED, **SHARED["subset_seed"])
+    avoid_fraction: float = setting(DEFAULT_AVOID_FRACTION, **SHARED["avoid_fraction"])
     # kept, or shuffled: the words of each chosen paragraph in a random order (drawn from subset_seed), the control
     # that keeps every word count and destroys word order (what pre-training learns beyond word statistics)
-    word_order: str = "kept"
+    word_order: str = setting("kept", help="shuffled: the words of each paragraph reordered")
 
     def build(self, paragraphs, task, tokenizer, *, num_proc=None):
         from .data.corpus import shuffle_words
@@ -341,7 +384,8 @@ class SubsetSettings:
 
 @dataclass
 class TokenizerSettings:
-    tokenizer: str | None = None  # folder or Hub id; default bert-base-uncased (or a pre-trained folder's)
+    tokenizer: str | None = setting(None, help="tokenizer folder, Hub id or sample:bert-base-uncased (default: "
+                                    "bert-base-uncased, or the pre-trained folder's)")
 
     def load(self, default: str = "bert-base-uncased"):
         from .data.tokenizer import load_tokenizer
@@ -353,16 +397,19 @@ class TokenizerSettings:
 class ModelSettings:
     """The architecture: a preset of the paper, or a config.json / model folder, with fields overridden."""
 
-    preset: str = "bert-6"
-    config_overrides: str | None = None  # "hidden_size=32,num_hidden_layers=1"
-    max_length: int = 128  # the paper truncates every text at 128 tokens
+    preset: str = setting("bert-6", help="the architecture: a preset (bert-6, bert-1, ...) or a config.json / model "
+                          "folder")
+    config_overrides: str | None = setting(None, help="model config fields to change, KEY=VALUE[,KEY=VALUE] (e.g. "
+                                           "hidden_size=128,num_hidden_layers=2)")
+    max_length: int = setting(128, range=_COUNT, help="texts are truncated at this many tokens (the paper's 128)")
     # attention of the encoder's blocks: None or "sdpa" (transformers' default), or "eager", the same arithmetic
     # in other kernels (on a CPU without AMX, torch's bf16 SDPA backward is slow: docs/benchmarks.md)
-    attn_implementation: str | None = None
+    attn_implementation: str | None = setting(None, help="sdpa (the default) or eager, faster in bf16 on a CPU "
+                                              "without AMX")
     # speed switches of the model (ConvBertConfig.RUN_OPTIONS): how the run computes, not the model it saves; the same
     # outputs for real tokens, other dropout masks and last digits in training (docs/runs-and-model-options.md)
-    unpad_tokens: bool | None = None
-    fast_dropout: bool | None = None
+    unpad_tokens: bool | None = setting(None, help="speed: blocks skip padding (a run setting: not saved)")
+    fast_dropout: bool | None = setting(None, help="speed: cheaper dropout masks on a CPU (not saved)")
 
     def run_options(self) -> dict:
         """The speed switches that were set, as config attributes (config_overrides' old spelling included)."""
@@ -461,125 +508,179 @@ class ModelSettings:
 
 @dataclass
 class PretrainSettings:
-    recipe: str = "paper"  # a name in tlm_hf.training.recipes.RECIPES: the defaults of every other setting
-    mlm_probability: float = 0.15
+    # a name in tlm_hf.training.recipes.RECIPES: the defaults of every other setting
+    recipe: str = setting("paper", **SHARED["recipe"])
+    mlm_probability: float = setting(0.15, range=_SHARE, help="share of tokens masked for the MLM loss")
     # held-out MLM evaluation: paragraphs never pre-trained on, drawn by subset_seed from outside W_s (at most a
     # tenth of the corpus), or taken from the corpus rows matching heldout_where (e.g. split=valid); 0: none
-    heldout_size: int = 500
-    heldout_where: str | None = None
+    heldout_size: int = setting(500, range=_NON_NEGATIVE, help="paragraphs held out for the MLM evaluation (at most "
+                                "a tenth of the corpus); 0: none")
+    heldout_where: str | None = setting(None, help="take the held-out paragraphs from the corpus rows matching "
+                                        "KEY=VALUE (e.g. split=valid)")
     # BLiMP at every held-out evaluation, on this many minimal pairs per paradigm of the bundled sample (at most 100;
     # 67 paradigms): grammar appearing as the MLM leaves its plateau (tlm_hf.evaluation.blimp); 0: none
-    blimp_pairs_per_paradigm: int = 0
+    blimp_pairs_per_paradigm: int = setting(0, range=_NON_NEGATIVE, help="BLiMP minimal pairs per paradigm (67 "
+                                            "paradigms) scored at each evaluation: grammar appearing as the MLM "
+                                            "leaves its plateau; 0: none")
     # train a WordPiece vocabulary of at most this size on W_s, instead of --tokenizer; 0: none (turns off a recipe's)
-    wordpiece_vocab_size: int | None = None
+    wordpiece_vocab_size: int | None = setting(None, range=Range(0), help="train a WordPiece vocabulary of this size "
+                                               "on the W_s paragraphs, instead of --tokenizer")
     # dropout while pre-training (None: the architecture's); the saved config keeps the architecture's for fine-tuning
-    pretraining_dropout: float | None = None
-    num_proc: int | None = None  # worker processes for tokenising
-    resume: bool = False  # continue from the newest checkpoint in OUTPUT_DIR/checkpoints
-    threads: int | None = None  # CPU threads of this run (torch.set_num_threads); experiments fix it
+    pretraining_dropout: float | None = setting(None, range=_DROPOUT, help="dropout while pre-training (the saved "
+                                                "model keeps the architecture's for fine-tuning)")
+    num_proc: int | None = setting(None, **SHARED["num_proc"])
+    resume: bool = setting(False, **SHARED["resume"])
+    threads: int | None = setting(None, **SHARED["threads"])
 
 
 @dataclass
 class FinetuneSettings:
-    recipe: str = "paper"
-    pretrained: str | None = None  # folder written by tlm pretrain
-    scratch: bool = False  # random initialisation: the "without pre-training" arm
+    recipe: str = setting("paper", **SHARED["recipe"])
+    pretrained: str | None = setting(None, help="the folder tlm pretrain wrote: fine-tune its encoder (and use its "
+                                     "tokenizer)")
+    scratch: bool = setting(False, **SHARED["scratch"])
     # choose the learning rate among these on the validation split (validation_per_label), then report the
     # chosen model's test accuracy; empty: train once with learning_rate, test accuracy after every epoch
-    learning_rates: list[float] = field(default_factory=list)
+    learning_rates: list[float] = setting(factory=list, range=_POSITIVE, help="choose the learning rate among these "
+                                          "on the validation split (needs validation_per_label), then report the "
+                                          "chosen model's test accuracy")
     # with learning_rates: keep each candidate's epoch with the best validation accuracy (validated every epoch),
     # not its last, and choose the (learning rate, epoch) pair on validation; the test split still counts once
-    select_epoch: bool = False
-    resume: bool = False  # continue from the newest checkpoint in OUTPUT_DIR/checkpoints
-    threads: int | None = None  # CPU threads of this run (torch.set_num_threads); experiments fix it
+    select_epoch: bool = setting(False, help="with learning_rates: keep the epoch with the best validation accuracy, "
+                                 "not the last")
+    resume: bool = setting(False, **SHARED["resume"])
+    threads: int | None = setting(None, **SHARED["threads"])
 
 
 @dataclass
 class CommitteeSettings:
-    recipe: str = "paper"
-    members: list[str] = field(default_factory=list)  # pre-trained MLM folders; with scratch, presets or folders
-    scratch: bool = False  # random initialisation: the "without pre-training" committee of Table 9
-    reference: str | None = None  # a tlm finetune output folder (BERT-6) to compare against
-    jobs: int = 1  # members fine-tuned at once
-    threads_per_run: int = 1  # CPU threads of every member's run, fixed so that --jobs changes no number
-    launcher: str = "python"  # or e.g. "accelerate launch": each member then starts its own process; ray, slurm
-    ray_address: str | None = None  # --launcher ray: the cluster to join; default the local one (started if none)
-    slurm_partition: str | None = None  # --launcher slurm: the partition of every run's job; default the queue's
-    slurm_time: int = 240  # --launcher slurm: minutes each run's job may take
-    gpus_per_run: int | None = None  # ray, slurm: GPUs of every run; default ray 1 where the cluster has GPUs, slurm 0
+    recipe: str = setting("paper", **SHARED["recipe"])
+    members: list[str] = setting(factory=list, help="committee: the pre-trained MLM folders of its members (with "
+                                 "--scratch: presets or folders)")
+    scratch: bool = setting(False, **SHARED["scratch"])
+    reference: str | None = setting(None, help="committee: a tlm finetune folder to compare against")
+    # members fine-tuned at once
+    jobs: int = setting(1, **SHARED["jobs"])
+    # CPU threads of every member's run, fixed so that --jobs changes no number
+    threads_per_run: int = setting(1, **SHARED["threads_per_run"])
+    launcher: str = setting("python", **SHARED["launcher"])
+    ray_address: str | None = setting(None, **SHARED["ray_address"])
+    slurm_partition: str | None = setting(None, **SHARED["slurm_partition"])
+    slurm_time: int = setting(240, **SHARED["slurm_time"])
+    gpus_per_run: int | None = setting(None, **SHARED["gpus_per_run"])
 
 
 @dataclass
 class ExperimentSettings:
     """tlm experiment: rows of W_s, two arms, seeds; the children's settings come from the recipe."""
 
-    output_dir: str | None = None
-    recipe: str = "paper"
+    output_dir: str | None = setting(None, **SHARED["output_dir"])
+    recipe: str = setting("paper", **SHARED["recipe"])
     # -- rows: one per entry of w_s; subset, learning_rate and weight_decay per row, or one value for all
-    w_s: list[str] = field(default_factory=lambda: ["5000"])  # "all": every paragraph passing a custom/avoid filter
-    subset: list[str] = field(default_factory=lambda: ["random"])  # random, custom or avoid
-    learning_rate: list[float] = field(default_factory=list)  # fine-tuning the pre-trained arm; default the recipe's
-    weight_decay: list[float] = field(default_factory=list)
-    scratch_learning_rate: float | None = None  # the W_s = 0 row of the appendix tables; default the recipe's
-    scratch_weight_decay: float | None = None
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])  # fine-tuning seeds, >= 5 in the paper
+    # "all": every paragraph passing a custom/avoid filter
+    w_s: list[str] = setting(factory=lambda: ["5000"], **SHARED["w_s"])
+    subset: list[str] = setting(factory=lambda: ["random"], **SHARED["subset"])
+    # fine-tuning the pre-trained arm; default the recipe's
+    learning_rate: list[float] = setting(factory=list, range=_POSITIVE, help="peak learning rate of this run's "
+                                         "training (the recipe's unless set)")
+    weight_decay: list[float] = setting(factory=list, range=_NON_NEGATIVE, help="AdamW weight decay (the recipe's "
+                                        "unless set)")
+    scratch_learning_rate: float | None = setting(None, range=_POSITIVE, help="learning rate of the scratch arm "
+                                                  "(default the recipe's fine-tuning one)")
+    scratch_weight_decay: float | None = setting(
+        None, range=_NON_NEGATIVE, help="weight decay of the scratch arm (default the recipe's)")
+    seeds: list[int] = setting(
+        factory=lambda: [0, 1, 2, 3, 4], range=_NON_NEGATIVE, help="fine-tuning seeds (the paper: at least 5)")
     # choose each fine-tuning's learning rate among these on the validation split (validation_per_label), the
     # same grid for both arms; empty: the per-row learning_rate / scratch_learning_rate as in the paper
-    learning_rate_grid: list[float] = field(default_factory=list)
-    subset_seed: int = DEFAULT_SUBSET_SEED
-    avoid_fraction: float = DEFAULT_AVOID_FRACTION
+    learning_rate_grid: list[float] = setting(
+        factory=list, range=_POSITIVE, help="choose each fine-tuning's learning rate among these on the validation "
+        "split (needs validation_per_label), the same grid for both arms")
+    subset_seed: int = setting(DEFAULT_SUBSET_SEED, **SHARED["subset_seed"])
+    avoid_fraction: float = setting(DEFAULT_AVOID_FRACTION, **SHARED["avoid_fraction"])
     # pre-trainings per row, one per seed: each its training seed and subset seed (its own W_s paragraphs, its own
     # vocabulary and so its own scratch twin); empty: one pre-training with subset_seed and the recipe's seed
-    pretrain_seeds: list[int] = field(default_factory=list)
+    pretrain_seeds: list[int] = setting(factory=list, range=_NON_NEGATIVE, help="pre-trainings per row, one per seed "
+                                        "(training seed and subset seed): the unit of inference")
     # a third arm per pre-training: the same paragraphs with the words of each shuffled (word_order shuffled),
     # fine-tuned with the same seeds and compared with the same scratch twin
-    shuffled_control: bool = False
+    shuffled_control: bool = setting(False, help="a third arm per pre-training: the same paragraphs with each one's "
+                                     "words shuffled")
     # -- the recipe's values unless set
-    pretrain_epochs: float | None = None
-    pretrain_learning_rate: float | None = None
-    pretrain_weight_decay: float | None = None
-    finetune_epochs: float | None = None
-    batch_size: int | None = None
+    pretrain_epochs: float | None = setting(None, range=_POSITIVE, help="pre-training epochs (default the recipe's)")
+    pretrain_learning_rate: float | None = setting(None, range=_POSITIVE, help="pre-training learning rate (default "
+                                                   "the recipe's)")
+    pretrain_weight_decay: float | None = setting(
+        None, range=_NON_NEGATIVE, help="pre-training weight decay (default the recipe's)")
+    finetune_epochs: float | None = setting(None, range=_POSITIVE, help="fine-tuning epochs (default the recipe's)")
+    batch_size: int | None = setting(None, range=_COUNT, help="training batch size of every run (default the recipe's)")
     # any other setting of the children, KEY=VALUE[,KEY=VALUE]: checked against the pre-training's and
     # fine-tuning's settings before anything runs, and part of every run's cache key
-    pretrain_args: str | None = None  # e.g. "warmup_ratio=0.1,mlm_probability=0.3"
-    finetune_args: str | None = None
+    # e.g. "warmup_ratio=0.1,mlm_probability=0.3"
+    pretrain_args: str | None = setting(None, help="any other pre-training setting for every pre-training, "
+                                        "KEY=VALUE[,KEY=VALUE]")
+    finetune_args: str | None = setting(None, help="any other fine-tuning setting for every fine-tune, "
+                                        "KEY=VALUE[,KEY=VALUE]")
     # -- how runs are started
-    jobs: int = 1  # runs at once (independent ones: seeds, arms, rows); 2 on a 2-core CPU for small models
-    threads_per_run: int = 1  # CPU threads of every run, fixed so that --jobs changes no number
-    launcher: str = "python"  # or e.g. "accelerate launch --num_processes 2": each run then starts its own process;
+    # runs at once (independent ones: seeds, arms, rows); 2 on a 2-core CPU for small models
+    jobs: int = setting(1, **SHARED["jobs"])
+    # CPU threads of every run, fixed so that --jobs changes no number
+    threads_per_run: int = setting(1, **SHARED["threads_per_run"])
+    launcher: str = setting("python", **SHARED["launcher"])
     # ray or slurm: each run a Ray task or a SLURM job (docs/cluster.md), slurm-local: submitit's local executor
-    ray_address: str | None = None  # --launcher ray: the cluster to join; default the local one (started if none)
-    slurm_partition: str | None = None  # --launcher slurm: the partition of every run's job; default the queue's
-    slurm_time: int = 240  # --launcher slurm: minutes each run's job may take
-    gpus_per_run: int | None = None  # ray, slurm: GPUs of every run; default ray 1 where the cluster has GPUs, slurm 0
-    dry_run: bool = False  # list the runs (cached or to start) and their folders, start nothing
+    ray_address: str | None = setting(None, **SHARED["ray_address"])
+    slurm_partition: str | None = setting(None, **SHARED["slurm_partition"])
+    slurm_time: int = setting(240, **SHARED["slurm_time"])
+    gpus_per_run: int | None = setting(None, **SHARED["gpus_per_run"])
+    dry_run: bool = setting(False, help="list the runs (cached or to start) and their folders; start nothing")
 
 
 @dataclass
 class StatsSettings:
     """`tlm stats`: what to print."""
 
-    min_count: int = 10  # k of T_M_k and coverage_k
-    json: bool = False  # print JSON instead of a table
-    num_proc: int | None = None  # worker processes for tokenising and filtering
+    min_count: int = setting(10, **SHARED["min_count"])
+    json: bool = setting(False, help="print JSON instead of a table")
+    num_proc: int | None = setting(None, **SHARED["num_proc"])
 
 
 @dataclass
 class SubsetOutputSettings:
     """`tlm subset`: where the chosen paragraphs go."""
 
-    output_dir: str | None = None  # replaced in one step; holds stats.json too
-    format: str = "datasets"  # datasets (load_from_disk) or jsonl
-    min_count: int = 10
-    num_proc: int | None = None
+    # replaced in one step; holds stats.json too
+    output_dir: str | None = setting(None, **SHARED["output_dir"])
+    format: str = setting("datasets", help="datasets (load_from_disk) or jsonl")
+    min_count: int = setting(10, **SHARED["min_count"])
+    num_proc: int | None = setting(None, **SHARED["num_proc"])
 
 
 # The settings of each script, in the order its parser returns them.
 @dataclass
 class CompareSettings:
-    variants: str | None = None  # YAML file: `variants:` a list of {name, pretrain_args, config_overrides}
+    variants: str | None = setting(None, help="compare: a YAML file whose `variants:` list what each variant changes "
+                                   "(name, pretrain_args, config_overrides)")
 
+
+def _ranges(*types) -> dict:
+    """Every setting's range by name (a name means one thing: one range), taken out of the fields' metadata, which
+    HfArgumentParser hands to argparse whole: there only the help text may stay."""
+    ranges = dict(TRAINER_RANGES)
+    for kind in types:
+        for f in dataclasses.fields(kind):
+            if "range" not in f.metadata:
+                continue
+            allowed = f.metadata["range"]
+            if allowed is not None:
+                assert ranges.get(f.name, allowed) == allowed, f.name
+                ranges[f.name] = allowed
+            f.metadata = types_.MappingProxyType({k: v for k, v in f.metadata.items() if k != "range"})
+    return ranges
+
+
+RANGES = _ranges(CorpusSettings, TaskSettings, SubsetSettings, TokenizerSettings, ModelSettings, PretrainSettings,
+                 FinetuneSettings, CommitteeSettings, ExperimentSettings, StatsSettings, SubsetOutputSettings,
+                 CompareSettings)
 
 PRETRAIN_SETTINGS = (PretrainSettings, SubsetSettings, CorpusSettings, TaskSettings, ModelSettings, TokenizerSettings,
                      TrainingArguments)

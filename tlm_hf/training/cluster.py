@@ -2,7 +2,7 @@
 
 The plan runner (launch.run_plan) keeps deciding what starts when: a run once its sources have finished, cached
 runs skipped, `jobs` runs in flight, the same progress lines. What changes is where a run executes: each run is one
-Ray task or one SLURM job calling the library's run (launch._run_in_worker), with the run's fixed thread count as
+Ray task or one SLURM job calling the library's run (worker.run_in_worker), with the run's fixed thread count as
 its CPUs and, where the cluster has GPUs (or `gpus_per_run` says so), one GPU. Ray and SLURM schedule, retry and
 show the jobs (the Ray dashboard; the SLURM job ids in the plan's log): nothing here is a scheduler.
 
@@ -23,6 +23,7 @@ import secrets
 from pathlib import Path
 
 from ..errors import SettingsError
+from . import worker
 from .runs import last_complete_checkpoint
 
 # The cluster launchers and the optional extra each needs (pip install tlm-hf[EXTRA]).
@@ -44,12 +45,10 @@ def _require(module: str, launcher: str):
 
 
 def run_on_node(stage: str, argv: list[str], log_file: str, cwd: str | None = None) -> str | None:
-    """One run of the plan on a cluster worker, as launch._run_in_worker runs it (its one-line error or None).
+    """One run of the plan on a cluster worker, as worker.run_in_worker runs it (its one-line error or None).
 
     In the plan's working directory when the node has it (the plan's relative paths mean the same there); a try
     after a killed one resumes from the newest complete checkpoint that try left, if any."""
-    from .launch import _run_in_worker
-
     output_dir = Path(argv[argv.index("--output_dir") + 1])
     before = os.getcwd()
     if cwd and os.path.isdir(cwd):
@@ -57,7 +56,7 @@ def run_on_node(stage: str, argv: list[str], log_file: str, cwd: str | None = No
     try:
         if "--resume" not in argv and last_complete_checkpoint(output_dir / "checkpoints"):
             argv = [*argv, "--resume"]
-        return _run_in_worker(stage, argv, log_file)
+        return worker.run_in_worker(stage, argv, log_file)
     finally:
         os.chdir(before)
 
@@ -156,7 +155,7 @@ class RayPool:
                                 f"path (docs/cluster.md)")
 
     def submit(self, fn, stage: str, argv: list[str], log_file: str) -> concurrent.futures.Future:
-        assert fn.__name__ == "_run_in_worker", fn  # the only function run_plan hands a worker
+        assert fn.__name__ == "run_in_worker", fn  # the only function run_plan hands a worker
         ref = self._task.remote(stage, argv, log_file, os.getcwd())
         future = ref.future()
         self._refs[future] = ref
@@ -209,7 +208,7 @@ class SubmititPool:
         return executor.submit(SubmititRun(), stage, argv, log_file, os.getcwd())
 
     def submit(self, fn, stage: str, argv: list[str], log_file: str) -> concurrent.futures.Future:
-        assert fn.__name__ == "_run_in_worker", fn  # the only function run_plan hands a worker
+        assert fn.__name__ == "run_in_worker", fn  # the only function run_plan hands a worker
         job = self._submit(stage, argv, log_file)
         print(f"[slurm] job {job.job_id}: {Path(log_file).parent}", flush=True)
         future = self._waiting.submit(self._result, job, stage, argv, log_file)

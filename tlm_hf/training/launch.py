@@ -21,9 +21,10 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import SettingsError, UserError
+from ..errors import SettingsError
 from .cluster import CLUSTER_LAUNCHERS, cluster_pool
 from .runs import atomic_write, last_complete_checkpoint, read_json
+from .worker import run_in_worker, start_worker
 
 
 def _format_seconds(seconds: float) -> str:
@@ -48,55 +49,6 @@ def _keep_freed_memory() -> None:
 
 # The command that runs each stage of a plan (PlannedRun.stage) as a process of its own, under a launcher.
 STAGE_MODULES = {"pretraining": "tlm_hf.commands.pretrain", "finetuning": "tlm_hf.commands.finetune"}
-
-
-# --- inside a worker process ---------------------------------------------------------------------------------
-
-
-def _start_worker(threads: int | None, devices: list[str], counter) -> None:
-    """Pin the worker's threads (and, on GPUs, its device: worker i takes device i mod the device count)."""
-    with counter.get_lock():
-        index = counter.value
-        counter.value += 1
-    if sys.platform.startswith("linux"):  # a worker dies with its experiment, however the experiment ends
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if devices:
-        os.environ["CUDA_VISIBLE_DEVICES"] = devices[index % len(devices)]
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
-def _run_in_worker(stage: str, argv: list[str], log_file: str) -> str | None:
-    """Run the `stage` from its settings file and flags (`argv`) with every output (Python's and C's) going to
-    `log_file`; return the one-line error of a run that refused its input (None when it finished). A bug raises,
-    and keeps its traceback."""
-    from ..arguments import parse_settings
-    from ..settings import FINETUNE_SETTINGS, PRETRAIN_SETTINGS
-    from .finetuning import finetune
-    from .pretraining import pretrain
-    from .runs import release_run_dirs
-
-    types, run = {"pretraining": (PRETRAIN_SETTINGS, pretrain), "finetuning": (FINETUNE_SETTINGS, finetune)}[stage]
-    sys.stdout.flush(), sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with open(log_file, "a") as log:
-        os.dup2(log.fileno(), 1), os.dup2(log.fileno(), 2)
-        try:
-            run(*parse_settings(types, argv, stage=stage, required=("output_dir",), prog=stage))
-        except UserError as err:
-            print(f"{stage}: error: {err}", file=sys.stderr)
-            return str(err)
-        finally:
-            sys.stdout.flush(), sys.stderr.flush()
-            os.dup2(saved[0], 1), os.dup2(saved[1], 2)
-            os.close(saved[0]), os.close(saved[1])
-            release_run_dirs()  # this run's folder locks: the worker lives on, the run does not
-    return None
 
 
 # --- the plan's side ---------------------------------------------------------------------------------------------
@@ -167,14 +119,14 @@ def run_plan(runs, *, jobs: int = 1, threads: int | None = None, launcher: list[
             devices = _visible_devices()
         context = multiprocessing.get_context("spawn")
         pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=jobs, mp_context=context, initializer=_start_worker,
+            max_workers=jobs, mp_context=context, initializer=start_worker,
             initargs=(threads, devices, context.Value("i", 0)))
-        execute = _run_in_worker
+        execute = run_in_worker
     elif len(launcher) == 1 and launcher[0] in CLUSTER_LAUNCHERS:
         pool = cluster_pool(launcher[0], jobs=jobs, threads=threads, folders=[run.run_dir for run in pending.values()],
                             allocator_env={name: os.environ[name] for name in ALLOCATOR_ENV if name in os.environ},
                             **(cluster or {}))
-        execute = _run_in_worker
+        execute = run_in_worker
     else:
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
         execute = lambda stage, argv, log: _run_as_process(launcher, stage, argv, log)  # noqa: E731

@@ -103,7 +103,7 @@ def pretrained_recipe(folder) -> str | None:
     fine-tuning from it defaults to the same recipe; None for a folder that did not record one."""
     from pathlib import Path
 
-    from .runs import read_json
+    from ..fileio import read_json
 
     path = Path(folder) / "run_config.json" if folder else None
     if path is None or not path.is_file():
