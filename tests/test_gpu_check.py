@@ -50,7 +50,8 @@ def test_smoke_run_measures_every_part_sizes_the_tables_and_writes_one_summary(s
     assert {name: part["status"] for name, part in summary["parts_run"].items()} == {
         "1a": "ok", "2a": "ok", "2c": "ok", "3-table6-paper": "ok", "3-table5-paper": "ok"}
 
-    # part 1: the paper-style loop and ours, parsed from bench_pretrain.py's output; part 2: both latency scripts
+    # part 1: the paper-style loop and ours, as bench_pretrain.py wrote them (typed rows, no printed text read);
+    # part 2: both latency scripts
     paths = {(r["model"], r["path"]) for r in summary["throughput"]}
     assert paths == {("bert-6", "baseline"), ("bert-6", "ours")}
     assert all(r["tokens_per_s"] > 0 and r["batch"] == 4 for r in summary["throughput"])
@@ -58,6 +59,8 @@ def test_smoke_run_measures_every_part_sizes_the_tables_and_writes_one_summary(s
     assert {("BERT-6", "eager", "2a"), ("cheap committee", "eager", "2a"), ("BERT-6", "compiled", "2c"),
             ("cheap committee", "compiled", "2c")} <= variants
     assert all(r["difference"] == 0 for r in summary["latency"] if r["variant"] == "compiled")  # logits unchanged
+    assert {"mfu", "peak_gib", "mean_length", "compiled", "precision"} <= set(summary["throughput"][0])
+    assert (out / "logs" / "1a.jsonl").exists() and (out / "logs" / "2c.jsonl").exists()
 
     # part 3: each table sized from part 1's step rate, the decision logged and kept, the experiment's table
     for name, rows in (("table6-paper", 1), ("table5-paper", 2)):
@@ -130,19 +133,27 @@ def test_an_experiment_is_as_long_as_its_longest_chain_or_its_work_over_the_jobs
     assert estimate(1.0, pretrain_steps=[100], finetune_steps=10, seeds=2, jobs=1, startup_s=0) == 140
 
 
-def test_bench_pretrain_output_is_parsed_with_its_compiled_and_unknown_peak_rows():
-    text = """bert-6: 6 blocks, hidden 768, vocabulary 30,522; cuda, 16 threads, batch 128, 30 timed steps \
-(+5 warm-up), mean length 97.5 tokens
-     baseline (fp16):    120,000 real tokens/s  52,000.0 GFLOP/s  MFU   5.3%  peak memory 9.10 GiB  (3.2 s)
-         ours (bf16):    480,000 real tokens/s  210,000.5 GFLOP/s  MFU  21.2%  peak memory 6.00 GiB  (0.8 s)
-ours compiled (bf16):    700,000 real tokens/s  300,000.0 GFLOP/s  MFU     -  peak memory 5.50 GiB  (0.5 s)
-speedup: 4.00"""
-    rows = GPU_CHECK["parse_bench_pretrain"](text)
-    assert [(r["path"], r["compiled"], r["precision"]) for r in rows] == [
-        ("baseline", False, "fp16"), ("ours", False, "bf16"), ("ours", True, "bf16")]
-    assert rows[1]["tokens_per_s"] == 480000 and rows[1]["mfu"] == 21.2 and rows[2]["mfu"] is None
-    assert {r["model"] for r in rows} == {"bert-6"} and rows[0]["batch"] == 128 and rows[0]["mean_length"] == 97.5
-    assert GPU_CHECK["parse_bench_pretrain"]("Traceback (most recent call last):") == []
+def test_every_benchmark_part_writes_typed_rows_to_a_file_of_its_own(tmp_path):
+    for smoke in (True, False):
+        for part in GPU_CHECK["benchmark_parts"](smoke, tmp_path):
+            assert part["argv"][-2:] == ["--results", str(tmp_path / f"{part['name']}.jsonl")] == [
+                "--results", str(part["results"])]
+
+
+def test_rows_of_a_part_stopped_mid_write_are_read_without_its_cut_off_line_and_damage_elsewhere_is_named(tmp_path):
+    from tlm_hf.errors import SettingsError
+    from tlm_hf.fileio import append_json_line, read_json_lines
+
+    rows = tmp_path / "1a.jsonl"
+    assert read_json_lines(rows) == []  # a part stopped before its first row
+    append_json_line(rows, {"path": "baseline", "mfu": None})
+    append_json_line(rows, {"path": "ours", "mfu": 21.2})
+    with open(rows, "a") as f:
+        f.write('{"path": "ours", "comp')  # the budget ran out mid-line
+    assert read_json_lines(rows) == [{"path": "baseline", "mfu": None}, {"path": "ours", "mfu": 21.2}]
+    rows.write_text('{"path": "baseline"}\nnot json\n{"path": "ours"}\n')
+    with pytest.raises(SettingsError, match=r"1a.jsonl, line 2: not JSON"):
+        read_json_lines(rows)
 
 
 def test_part_3_sizes_itself_from_bert_6_at_batch_32_times_the_trainer_factor():

@@ -51,3 +51,31 @@ def read_json(path, *, fix: str = "restore it or rerun what wrote it"):
                             f"{err.colno}); {fix}") from None
     except UnicodeDecodeError:
         raise SettingsError(f"{path} is corrupt (not UTF-8 text); {fix}") from None
+
+
+def append_json_line(path, row: dict) -> None:
+    """One measured row more in a JSON Lines file, flushed at once: a benchmark stopped at its time budget keeps
+    every row it measured before."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def read_json_lines(path) -> list[dict]:
+    """The rows `append_json_line` wrote (none when the file is missing); a last line cut off by a stopped writer is
+    left out, any other damage is refused naming the file and line."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    rows = []
+    for number, line in enumerate(lines, 1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            if number == len(lines):
+                break
+            raise SettingsError(f"{path}, line {number}: not JSON ({err.msg}); rerun what wrote it") from None
+    return rows
+

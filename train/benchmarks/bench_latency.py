@@ -17,6 +17,7 @@ import statistics
 import torch
 
 from tlm_hf import ConvBertConfig, ConvBertForSequenceClassification, SoftCommitteeForSequenceClassification
+from tlm_hf.fileio import append_json_line
 from tlm_hf.training.claims.latency import measure  # latency_graphs.py imports it from here too
 
 COMMITTEES = {
@@ -72,6 +73,7 @@ def latency_parser(description: str, *, warmup: int, repeats: int, committees: l
     parser.add_argument("--repeats", type=int, default=repeats)
     parser.add_argument("--committees", nargs="+", choices=list(COMMITTEES), default=committees)
     parser.add_argument("--ratio-committee", choices=list(COMMITTEES), default="table8")
+    parser.add_argument("--results", help="also append each measured row to this JSON Lines file, as it is measured")
     return parser
 
 
@@ -113,6 +115,12 @@ def main(argv=None):
             name = subject["name"]
             p50[name, batch_size] = statistics.median(times[name])
             ratio = p50[name, batch_size] / p50["BERT-6", batch_size]
+            if args.results:  # a committee's sequential twin: its members one after another
+                sequential = name.endswith(", sequential")
+                append_json_line(args.results, dict(
+                    model=name.removesuffix(", sequential"), batch=batch_size, p50_ms=p50[name, batch_size],
+                    p95_ms=percentile(times[name], 95), difference=None,
+                    variant="eager, members one after another" if sequential else "eager"))
             print(
                 f"| {name} | {subject['layers']} | {batch_size} | {p50[name, batch_size]:.1f} "
                 f"| {percentile(times[name], 95):.1f} | {ratio:.2f} |"

@@ -31,6 +31,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from tlm_hf import PRESETS, ConvBertForMaskedLM
 from tlm_hf.data.corpus import load_paragraphs
 from tlm_hf.data.tokenizer import load_tokenizer, train_wordpiece
+from tlm_hf.fileio import append_json_line
 from tlm_hf.settings import ModelSettings
 from tlm_hf.training.flops import cpu_peak_flops, gpu_peak_flops, training_flops
 from tlm_hf.training.mlm import mlm_collator, tokenize_paragraphs
@@ -125,6 +126,7 @@ def main():
     parser.add_argument("--compile", action="store_true", help="also measure ours under torch.compile")
     parser.add_argument("--eager-attention", action="store_true", help="also measure ours with eager attention")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the hardware's peak, if not known here")
+    parser.add_argument("--results", help="also append each measured path to this JSON Lines file, as it is measured")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda but no GPU is visible; use --device cpu")
@@ -148,10 +150,11 @@ def main():
         paths.append(("ours", native, True, "sdpa"))
     if args.eager_attention:
         paths.append(("ours", native, False, "eager"))
+    mean_length = sum(len(r["input_ids"]) for r in rows) / len(rows)
     print(f"{args.preset}{' (' + args.config_overrides + ')' if args.config_overrides else ''}: "
           f"{config.num_hidden_layers} blocks, hidden {config.hidden_size}, vocabulary {config.vocab_size:,}; "
           f"{args.device}, {args.threads} threads, batch {args.batch_size}, {args.steps} timed steps "
-          f"(+{args.warmup} warm-up), mean length {sum(len(r['input_ids']) for r in rows) / len(rows):.1f} tokens")
+          f"(+{args.warmup} warm-up), mean length {mean_length:.1f} tokens")
     context = multiprocessing.get_context("spawn")  # a fresh process per path: its own peak memory
     results, peaks = [], {}
     for path, precision, compile_model, attention in paths:
@@ -167,6 +170,12 @@ def main():
         peaks[precision] = how
         mfu = f"{100 * r['flops_per_s'] / peak:5.1f}%" if peak else "    -"
         name = path_name(path, precision, compile_model, attention)
+        if args.results:
+            append_json_line(args.results, dict(
+                model=args.preset, batch=args.batch_size, mean_length=mean_length, path=path, precision=precision,
+                compiled=compile_model, attention=attention, tokens_per_s=r["tokens_per_s"],
+                gflops=r["flops_per_s"] / 1e9, mfu=100 * r["flops_per_s"] / peak if peak else None,
+                peak_gib=r["peak_gib"]))
         print(f"{name:>22}: {r['tokens_per_s']:10,.0f} real tokens/s  {r['flops_per_s'] / 1e9:9,.1f} GFLOP/s  "
               f"MFU {mfu}  peak memory {r['peak_gib']:.2f} GiB  ({r['seconds']:.1f} s, warm-up {r['warmup_s']:.1f} s)")
         results.append(r)

@@ -19,6 +19,7 @@ in order of value, each a process of its own, stopped (with its children) at its
 --smoke runs the list on a CPU with tiny models, few steps and no compilation, to test the command itself.
 
 Writes to --output_dir: gpu_check.log (what the console showed, with times), logs/<part>.log (each part's output),
+logs/<part>.jsonl (its measured rows, typed, read back into the summary),
 environment.txt, summary.md and summary.json (every figure with the command that made it, the targets and whether
 they were met), throughput.png, latency.png, and tables/<table>/ (config.yaml, decision.json, the experiment's
 results.md/.json/.png and its runs). --archive packs all of it but model weights into one .tar.gz.
@@ -28,7 +29,6 @@ import argparse
 import json
 import math
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -43,6 +43,7 @@ import yaml  # PyYAML: on the GPU machine too
 REPO = Path(__file__).resolve().parents[2]
 TRAIN = REPO / "train"
 BENCHMARKS = TRAIN / "benchmarks"
+sys.path.insert(0, str(REPO))  # the library of this repository (not installed on the GPU machine), imported late
 DEVICE_DIR = REPO / ".device"  # git-ignored: wheels/, data/ (filled by --prepare), site/ (installed there)
 NEEDED = ("datasets", "evaluate", "dill", "multiprocess")  # what a machine with torch/transformers/accelerate lacks
 GPU_PYTHON = "3.12"  # the GPU machine's Python, for which --prepare downloads wheels
@@ -51,7 +52,6 @@ BUDGET_S = 420  # the whole command: 7 minutes
 RESERVE_S = 15  # kept back at the end for the summary, the plots and the archive
 TRAINER_FACTOR = 2.0  # a Trainer step (data loading, evaluations, logging) over the bare loop's step, assumed
 ASSUMED_STEP_S = {False: 0.05, True: 0.5}  # part 3's bare step time when part 1 measured none: GPU, smoke
-RECIPE_EPOCHS = {"paper": (50, 50), "fast": (24, 10)}  # pre-training, fine-tuning: tlm_hf.training.recipes
 MIN_EPOCHS = {"paper": 10, "fast": 24}  # fewer pre-training epochs than this: the table waits for a call of its own
 TABLE_STARTUP_S = 30  # an experiment's start: imports of its workers, loading and tokenising the data, assumed
 SMOKE_PART_S = 240  # --smoke: each part's budget (a busy CPU is slow; the budget only stops a hang)
@@ -65,8 +65,17 @@ TARGET_SPEEDUP, TARGET_MFU, TARGET_LATENCY_RATIO = 3.0, 40.0, 0.5
 # --- parts 1 and 2: the benchmark commands ------------------------------------------------------------------------
 
 
-def benchmark_parts(smoke: bool) -> list[dict]:
-    """The commands of parts 1 and 2 in order of value: name, what, budget (s), argv; smoke: tiny and on a CPU."""
+def benchmark_parts(smoke: bool, results: Path) -> list[dict]:
+    """The commands of parts 1 and 2 in order of value: name, what, budget (s), argv; smoke: tiny and on a CPU.
+    Each part's measured rows go to results/<part>.jsonl as it measures them (typed, read back as they are)."""
+    parts = _benchmark_parts(smoke)
+    for part in parts:
+        part["results"] = results / f"{part['name']}.jsonl"
+        part["argv"] += ["--results", str(part["results"])]
+    return parts
+
+
+def _benchmark_parts(smoke: bool) -> list[dict]:
     python = sys.executable
     pretrain, latency, graphs = (str(BENCHMARKS / name) for name in ("bench_pretrain.py", "bench_latency.py",
                                                                        "latency_graphs.py"))
@@ -102,49 +111,12 @@ def benchmark_parts(smoke: bool) -> list[dict]:
     ]
 
 
-_BENCH_HEADER = re.compile(r"^(?P<model>[^\s:(]+).*?; (?P<device>\w+), \d+ threads, batch (?P<batch>\d+), .*"
-                           r"mean length (?P<mean_length>[\d.]+) tokens")
-_BENCH_ROW = re.compile(r"^\s*(?P<path>baseline|ours)(?P<compiled> compiled)? \((?P<precision>\w+)\): +"
-                        r"(?P<tokens_per_s>[\d,]+) real tokens/s +(?P<gflops>[\d,.]+) GFLOP/s +MFU +(?P<mfu>[\d.]+%|-)"
-                        r" +peak memory (?P<peak_gib>[\d.]+) GiB")
+def full_epochs(recipe: str) -> tuple[int, int]:
+    """The recipe's pre-training and fine-tuning epochs (tlm_hf.training.recipes): a table's full length."""
+    from tlm_hf.training.recipes import get_recipe
 
-
-def parse_bench_pretrain(text: str) -> list[dict]:
-    """The measured paths of train/benchmarks/bench_pretrain.py's output (as many as it printed before it ended or was
-    stopped): model, batch, mean length, path, precision, compiled, tokens/s, GFLOP/s, MFU (% or None), memory."""
-    header = next((m.groupdict() for m in map(_BENCH_HEADER.match, text.splitlines()) if m), None)
-    if header is None:
-        return []
-    rows = []
-    for match in filter(None, map(_BENCH_ROW.match, text.splitlines())):
-        row = match.groupdict()
-        rows.append(dict(model=header["model"], batch=int(header["batch"]),
-                         mean_length=float(header["mean_length"]), path=row["path"], precision=row["precision"],
-                         compiled=bool(row["compiled"]), tokens_per_s=float(row["tokens_per_s"].replace(",", "")),
-                         gflops=float(row["gflops"].replace(",", "")),
-                         mfu=None if row["mfu"] == "-" else float(row["mfu"].rstrip("%")),
-                         peak_gib=float(row["peak_gib"])))
-    return rows
-
-
-def parse_latency(text: str, source: str) -> list[dict]:
-    """The rows of a latency table printed by bench_latency.py (model, layers, batch, p50, p95, ratio) or
-    latency_graphs.py (model, variant, batch, p50, p95, ratio, logit difference): model, variant, batch, p50 ms."""
-    rows = []
-    for line in text.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) < 6 or not cells[2].isdigit():
-            continue
-        if source == "bench_latency":
-            model, variant = cells[0], "eager"
-            if model.endswith(", sequential"):
-                model, variant = model.removesuffix(", sequential"), "eager, members one after another"
-            rows.append(dict(model=model, variant=variant, batch=int(cells[2]), p50_ms=float(cells[3]),
-                             p95_ms=float(cells[4]), difference=None))
-        else:
-            rows.append(dict(model=cells[0], variant=cells[1], batch=int(cells[2]), p50_ms=float(cells[3]),
-                             p95_ms=float(cells[4]), difference=float(cells[6]) if len(cells) > 6 else None))
-    return rows
+    chosen = get_recipe(recipe)
+    return chosen.pretraining["num_train_epochs"], chosen.finetuning["num_train_epochs"]
 
 
 # --- part 3: the tables, sized to the time left -------------------------------------------------------------------
@@ -226,7 +198,7 @@ def decide_table(plan: dict, step_s: float, how: str, calibration: float, second
     """How much of the plan's table fits `seconds` (size_table), with the line that says why; seeds 0 when
     nothing fits. smoke: one epoch and one seed at W_s / 100, 3 examples per label."""
     base = yaml.safe_load((TRAIN / "configs" / plan["base"]).read_text())
-    recipe_epochs = RECIPE_EPOCHS[plan["recipe"]]
+    recipe_epochs = full_epochs(plan["recipe"])
     w_s = [w // 100 for w in plan["w_s"]] if smoke else plan["w_s"]
     seeds = (1, 1) if smoke else (2, 5)
     decision = size_table(
@@ -536,19 +508,18 @@ def main(argv=None):
         return result
 
     # -- parts 1 and 2: throughput and MFU; committee latency --------------------------------------------------------
-    for part in benchmark_parts(args.smoke):
+    from tlm_hf.fileio import read_json_lines  # the parts' rows, typed as they measured them
+
+    for part in benchmark_parts(args.smoke, output_dir / "logs"):
         if part["name"][0] not in parts:
             continue
+        part["results"].unlink(missing_ok=True)  # this call's rows only: a part run again measures afresh
         result = run(part["name"], part["what"], part["argv"], part["budget"])
         if result is None:
             continue
-        if part["name"].startswith("1"):
-            summary["throughput"] = [r for r in summary["throughput"] if r["part"] != part["name"]]
-            summary["throughput"] += [dict(r, part=part["name"]) for r in parse_bench_pretrain(result["output"])]
-        else:
-            source = "bench_latency" if "bench_latency" in part["argv"][1] else "latency_graphs"
-            summary["latency"] = [r for r in summary["latency"] if r["part"] != part["name"]]
-            summary["latency"] += [dict(r, part=part["name"]) for r in parse_latency(result["output"], source)]
+        kind = "throughput" if part["name"].startswith("1") else "latency"
+        summary[kind] = [r for r in summary[kind] if r["part"] != part["name"]]
+        summary[kind] += [dict(r, part=part["name"]) for r in read_json_lines(part["results"])]
 
     # -- part 3: the tables, each sized to the time left ---------------------------------------------------------------
     if "3" in parts:

@@ -17,14 +17,15 @@ Repeats are interleaved across variants, as in bench_latency.py. On a CPU there 
 
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
+from tlm_hf.fileio import append_json_line
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_latency import (  # noqa: E402
-    COMMITTEES, build_subjects, latency_parser, measure, parse_latency_args, percentile,
+    build_subjects, latency_parser, measure, parse_latency_args, percentile,
 )
 
 
@@ -129,6 +130,10 @@ def main(argv=None):
             variant = variant.rstrip("]") or "eager"
             p50 = statistics.median(times[entry["name"]])
             fastest[model_name, batch_size] = min(p50, fastest.get((model_name, batch_size), float("inf")))
+            if args.results:
+                append_json_line(args.results, dict(
+                    model=model_name, variant=variant, batch=batch_size, p50_ms=p50,
+                    p95_ms=percentile(times[entry["name"]], 95), difference=entry["difference"]))
             print(f"| {model_name} | {variant} | {batch_size} | {p50:.2f} | {percentile(times[entry['name']], 95):.2f} "
                   f"| {p50 / base:.2f} | {entry['difference']:.2e} |", flush=True)
     ratio = fastest[f"{args.ratio_committee} committee", 1] / fastest["BERT-6", 1]
