@@ -3,6 +3,7 @@ an experiment and a claim through `tlm` (nothing in the library reads the script
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -19,7 +20,12 @@ def run(*command, **kwargs):
 
 
 def test_the_wheel_in_a_fresh_environment_runs_an_experiment_and_a_claim_through_tlm(tmp_path):
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", str(REPO),
+    # built from a copy: setuptools' build/ folder would otherwise land in the repository, and a stale one there
+    # packs modules that no longer exist
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "build", "dist", "runs", "*.egg-info", "__pycache__", ".device", ".pytest_cache"))
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", str(source),
         "--wheel-dir", str(tmp_path / "dist"))
     (wheel,) = (tmp_path / "dist").glob("tlm_hf-*.whl")
     venv = tmp_path / "venv"
