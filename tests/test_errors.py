@@ -21,16 +21,10 @@ def raising(error):
 
 
 def make_parse_settings_raise(monkeypatch, error):
-    """parse_settings raises `error`, in the library and in every command that imported it."""
-    import tlm_hf.commands.committee
-    import tlm_hf.commands.compare
-    import tlm_hf.commands.experiment
-    import tlm_hf.commands.finetune
-    import tlm_hf.commands.pretrain
+    """parse_settings raises `error`, in the library and in the commands, which parse through it."""
+    import tlm_hf.commands
 
-    commands = tlm_hf.commands
-    for module in (tlm_hf.arguments, commands.committee, commands.compare, commands.experiment, commands.finetune,
-                   commands.pretrain):
+    for module in (tlm_hf.arguments, tlm_hf.commands):
         monkeypatch.setattr(module, "parse_settings", raising(error))
 
 

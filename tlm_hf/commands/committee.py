@@ -14,25 +14,17 @@ pipeline("soft-committee-classification")), results.json / .csv / .md (each memb
 accuracy, the committee's, and the --reference run's), and members/<index>-<name>/.
 """
 
-import sys
-from pathlib import Path
-
-from ..arguments import parse_settings
-from ..errors import UserError
 from ..settings import COMMITTEE_SETTINGS
 from ..training.committee import train_committee
+from . import run_command
 
 
 def main(argv=None, *, prog: str | None = None) -> dict:
-    """The committee from a command line (or `argv`): a user's mistake ends it with one line naming the fix."""
-    prog = prog or Path(sys.argv[0]).name
-    try:
-        # the recipe's fine-tuning (--recipe, else the one the member folders were pre-trained with, else paper),
-        # then the YAML file, then the command line
-        return train_committee(*parse_settings(COMMITTEE_SETTINGS, argv, stage="finetuning", required=("output_dir",),
-                                               description=__doc__, prog=prog))
-    except UserError as err:
-        sys.exit(f"{prog}: error: {err}")
+    """The command line (or `argv`) of `train_committee`."""
+    # the recipe's fine-tuning (--recipe, else the one the member folders were pre-trained with, else paper),
+    # then the YAML file, then the command line
+    return run_command(train_committee, COMMITTEE_SETTINGS, argv, prog=prog, description=__doc__,
+                       stage="finetuning", required=("output_dir",))
 
 
 if __name__ == "__main__":

@@ -17,23 +17,15 @@ Writes to --output_dir: <variants file name>.json / .csv / .md (recipe.md, stlm.
 and finetune/; several variants files can share one output folder, and so the runs they have in common.
 """
 
-import sys
-from pathlib import Path
-
-from ..arguments import parse_settings
-from ..errors import UserError
 from ..settings import COMPARE_SETTINGS
 from ..training.compare import compare
+from . import run_command
 
 
 def main(argv=None, *, prog: str | None = None) -> list[dict] | None:
-    """The comparison from a command line (or `argv`): a user's mistake ends it with one line naming the fix."""
-    prog = prog or Path(sys.argv[0]).name
-    try:
-        return compare(*parse_settings(COMPARE_SETTINGS, argv, required=("output_dir", "variants"),
-                                       description=__doc__, prog=prog))
-    except UserError as err:
-        sys.exit(f"{prog}: error: {err}")
+    """The command line (or `argv`) of `compare`."""
+    return run_command(compare, COMPARE_SETTINGS, argv, prog=prog, description=__doc__,
+                       required=("output_dir", "variants"))
 
 
 if __name__ == "__main__":

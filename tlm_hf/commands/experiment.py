@@ -13,23 +13,15 @@ Writes to --output_dir: results.json / .csv / .md / .png, and pretrain/<run>/ an
 (each with settings.yaml, the exact settings the run was started with, and log.txt, what it printed).
 """
 
-import sys
-from pathlib import Path
-
-from ..arguments import parse_settings
-from ..errors import UserError
 from ..settings import EXPERIMENT_SETTINGS
 from ..training.experiments import run_experiment
+from . import run_command
 
 
 def main(argv=None, *, prog: str | None = None) -> list[dict] | None:
-    """The experiment from a command line (or `argv`): a user's mistake ends it with one line naming the fix."""
-    prog = prog or Path(sys.argv[0]).name
-    try:
-        return run_experiment(*parse_settings(EXPERIMENT_SETTINGS, argv, required=("output_dir",),
-                                              description=__doc__, prog=prog))
-    except UserError as err:
-        sys.exit(f"{prog}: error: {err}")
+    """The command line (or `argv`) of `run_experiment`."""
+    return run_command(run_experiment, EXPERIMENT_SETTINGS, argv, prog=prog, description=__doc__,
+                       required=("output_dir",))
 
 
 if __name__ == "__main__":

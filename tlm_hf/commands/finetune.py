@@ -12,23 +12,15 @@ results.json and run_config.json. With --push_to_hub (and --hub_model_id ORG/NAM
 the finished folder is published with its model card, as `tlm publish` does.
 """
 
-import sys
-from pathlib import Path
-
-from ..arguments import parse_settings
-from ..errors import UserError
 from ..settings import FINETUNE_SETTINGS
 from ..training.finetuning import finetune
+from . import run_command
 
 
 def main(argv=None, *, prog: str | None = None) -> dict:
-    """The run from a command line (or `argv`): a user's mistake ends it with one line naming the fix."""
-    prog = prog or Path(sys.argv[0]).name
-    try:
-        return finetune(*parse_settings(FINETUNE_SETTINGS, argv, stage="finetuning", required=("output_dir",),
-                                        description=__doc__, prog=prog))
-    except UserError as err:  # anything else is a bug: its traceback stays
-        sys.exit(f"{prog}: error: {err}")
+    """The command line (or `argv`) of `finetune`."""
+    return run_command(finetune, FINETUNE_SETTINGS, argv, prog=prog, description=__doc__,
+                       stage="finetuning", required=("output_dir",))
 
 
 if __name__ == "__main__":  # accelerate launch -m tlm_hf.commands.finetune ...

@@ -10,23 +10,15 @@ with a task, T_C and T_M), run_config.json, and Trainer checkpoints under checkp
 --push_to_hub (and --hub_model_id ORG/NAME) publishes the finished folder with its card, as `tlm publish` does.
 """
 
-import sys
-from pathlib import Path
-
-from ..arguments import parse_settings
-from ..errors import UserError
 from ..settings import PRETRAIN_SETTINGS
 from ..training.pretraining import pretrain
+from . import run_command
 
 
 def main(argv=None, *, prog: str | None = None) -> dict:
-    """The run from a command line (or `argv`): a user's mistake ends it with one line naming the fix."""
-    prog = prog or Path(sys.argv[0]).name
-    try:
-        return pretrain(*parse_settings(PRETRAIN_SETTINGS, argv, stage="pretraining", required=("output_dir",),
-                                        description=__doc__, prog=prog))
-    except UserError as err:  # anything else is a bug: its traceback stays
-        sys.exit(f"{prog}: error: {err}")
+    """The command line (or `argv`) of `pretrain`."""
+    return run_command(pretrain, PRETRAIN_SETTINGS, argv, prog=prog, description=__doc__,
+                       stage="pretraining", required=("output_dir",))
 
 
 if __name__ == "__main__":  # accelerate launch -m tlm_hf.commands.pretrain ...

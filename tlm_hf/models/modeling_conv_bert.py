@@ -503,7 +503,22 @@ def damaged_weights_error(source, err: Exception) -> OSError:
     return OSError(f"{named} is damaged ({first_line}); restore it, or save or download the model again")
 
 
-class ConvBertPreTrainedModel(PreTrainedModel):
+class NamesDamagedWeights:
+    """transformers' loading (also behind the Auto classes), with a damaged weights file (a run killed while saving,
+    a download cut short) an OSError naming the file, not safetensors' error naming none; ConvBert's models and the
+    soft committee load through it."""
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except Exception as err:
+            if type(err).__name__ != "SafetensorError":
+                raise
+            raise damaged_weights_error(pretrained_model_name_or_path, err) from None
+
+
+class ConvBertPreTrainedModel(NamesDamagedWeights, PreTrainedModel):
     config_class = ConvBertConfig
     config: ConvBertConfig
     base_model_prefix = "bert"
@@ -520,17 +535,6 @@ class ConvBertPreTrainedModel(PreTrainedModel):
         super()._init_weights(module)
         if isinstance(module, ConvBertLMPredictionHead):
             module.bias.zero_()
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        """transformers' loading (also behind the Auto classes), with a damaged weights file (a run killed while
-        saving, a download cut short) an OSError naming the file, not safetensors' error naming none."""
-        try:
-            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
-        except Exception as err:
-            if type(err).__name__ != "SafetensorError":
-                raise
-            raise damaged_weights_error(pretrained_model_name_or_path, err) from None
 
 
 class ConvBertModel(ConvBertPreTrainedModel):

@@ -26,7 +26,7 @@ from transformers.utils.generic import can_return_tuple
 
 from .configuration_conv_bert import ConvBertConfig
 from .configuration_soft_committee import SoftCommitteeConfig, check_members, member_config_dict
-from .modeling_conv_bert import ConvBertForSequenceClassification, damaged_weights_error
+from .modeling_conv_bert import ConvBertForSequenceClassification, NamesDamagedWeights
 
 
 @dataclass
@@ -96,7 +96,7 @@ def _check_tokenizers(vocabularies: list[dict | None], names: list[str]):
             )
 
 
-class SoftCommitteeForSequenceClassification(PreTrainedModel):
+class SoftCommitteeForSequenceClassification(NamesDamagedWeights, PreTrainedModel):
     """Members in `members` (an `nn.ModuleList`); logits are the sum of their raw logits.
 
     Build one from fine-tuned classifiers with `from_members`; save and load it like any transformers model.
@@ -107,16 +107,6 @@ class SoftCommitteeForSequenceClassification(PreTrainedModel):
     base_model_prefix = "committee"
     main_input_name = "input_ids"
     _supports_sdpa = True  # members choose their own attention; the committee has none
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        """transformers' loading, with a damaged weights file named in one line (as ConvBert's)."""
-        try:
-            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
-        except Exception as err:
-            if type(err).__name__ != "SafetensorError":
-                raise
-            raise damaged_weights_error(pretrained_model_name_or_path, err) from None
 
     def __init__(self, config: SoftCommitteeConfig):
         super().__init__(config)
