@@ -35,7 +35,7 @@ def read_yaml(path) -> dict:
     return values
 
 
-def _coerce(action, value):
+def coerce(action, value):
     """YAML reads `5e-5` as a string and a single value where a list is expected: convert like argparse. A mapping
     given to a KEY=VALUE setting (`config_overrides: {hidden_size: 128}`) becomes its text (`hidden_size=128`)."""
     if isinstance(value, dict) and action.type is str:
@@ -44,7 +44,7 @@ def _coerce(action, value):
     if action.nargs in ("+", "*"):
         values = value if isinstance(value, list) else [value]
         return [convert(v) if isinstance(v, str) else v for v in values]
-    return value
+    return convert(value) if isinstance(value, str) else value
 
 
 def inherited_recipe(folders) -> str | None:
@@ -114,7 +114,7 @@ def parse_settings(types, args=None, *, stage: str | None = None, required=(), d
     values.update(from_file)
     actions = {action.dest: action for action in parser._actions if action.dest not in ("help", "config")}
     check_settings(types, values, early.config or "recipe")
-    parser.set_defaults(**{key: _coerce(actions[key], value) for key, value in values.items()})
+    parser.set_defaults(**{key: coerce(actions[key], value) for key, value in values.items()})
     for dest, action in actions.items():
         action.required = dest in required and dest not in values
     arrange_help(parser, types, show_all=show_all)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from ...arguments import parse_settings, read_yaml
+from ...arguments import coerce, parse_settings, read_yaml
 from ...errors import SettingsError
 from ...settings import EXPERIMENT_SETTINGS, parse_key_values, refuse_repeats
 from ..experiments import plan_experiment
@@ -99,13 +99,14 @@ def setup(argv, prog: str = "reproduce") -> Setup:
     options, rest = claims_parser(prog).parse_known_args(argv)
     values = read_yaml(options.config)
     section = values.pop("claims", None) or {}
-    unknown = set(section) - {a.dest for a in claims_parser()._actions}
+    actions = {a.dest: a for a in claims_parser()._actions}
+    unknown = set(section) - set(actions)
     if unknown:
         raise SettingsError(f"{options.config}: unknown claims option {sorted(unknown)[0]!r}")
     given = {a.split("=")[0].lstrip("-") for a in argv or [] if a.startswith("--")}
-    for key, value in section.items():  # the config's claims options, unless given on the command line
-        if key not in given:
-            setattr(options, key, value)
+    for key, value in section.items():  # the config's claims options, unless given on the command line (YAML
+        if key not in given:              # reads 3e-4 as text: converted as the command line's are)
+            setattr(options, key, coerce(actions[key], value))
     for name in ("latency_repeats", "latency_threads"):  # the latency's mean needs at least one of each
         if getattr(options, name) < 1:
             raise SettingsError(f"{name} {getattr(options, name)} is out of range; it must be >= 1")
