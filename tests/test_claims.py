@@ -161,8 +161,8 @@ def test_reproduce_reports_every_pretraining_unit_with_its_finetuning_seeds_and_
     config.write_text(yaml.safe_dump({
         **tiny_files(tmp_path), "train_per_label": 6, "validation_per_label": 2, "w_s": [24, 48],
         "pretrain_seeds": [1, 2], "shuffled_control": True, "seeds": [0], "pretrain_epochs": 1, "finetune_epochs": 2,
-        "batch_size": 16, "learning_rate_grid": [1e-3], "finetune_args": "select_epoch=true", "max_length": 32,
-        "claims": {"claim3_w_s": 16, "avoid_fractions": [0.2], "claim4_w_s": 24, "deep_learning_rate_grid": [1e-3],
+        "batch_size": 16, "learning_rates": [1e-3], "finetune_args": "select_epoch=true", "max_length": 32,
+        "claims": {"claim3_w_s": 16, "avoid_fractions": [0.2], "claim4_w_s": 24, "deep_learning_rates": [1e-3],
                    "latency_repeats": 3},
     }))
     out = tmp_path / "report"

@@ -74,16 +74,58 @@ def test_choosing_learning_rates_without_a_validation_split_is_refused_when_pars
     assert settings.learning_rates == [1e-3, 3e-3] and task.validation_per_label == 5
 
 
-def test_an_experiment_s_learning_rate_grid_without_a_validation_split_is_refused_by_the_same_rule():
+def test_an_experiment_s_learning_rates_without_a_validation_split_is_refused_by_the_same_rule():
     from tlm_hf.settings import EXPERIMENT_SETTINGS
     from tlm_hf.training.experiments import plan_experiment
 
-    with pytest.raises(SettingsError, match="choosing among learning_rate_grid needs a validation split; set valid"):
-        parsed(EXPERIMENT_SETTINGS, "--learning_rate_grid", "1e-3", "3e-3", "--task", "ag_news")
+    with pytest.raises(SettingsError, match="choosing among learning_rates needs a validation split; set valid"):
+        parsed(EXPERIMENT_SETTINGS, "--learning_rates", "1e-3", "3e-3", "--task", "ag_news")
     exp, corpus, task, model, tokenizer = parsed(EXPERIMENT_SETTINGS, "--task", "ag_news")
-    exp.learning_rate_grid = [1e-3, 3e-3]  # set from Python, after parsing: the plan checks it too
-    with pytest.raises(SettingsError, match="choosing among learning_rate_grid needs a validation split"):
+    exp.learning_rates = [1e-3, 3e-3]  # set from Python, after parsing: the plan checks it too
+    with pytest.raises(SettingsError, match="choosing among learning_rates needs a validation split"):
         plan_experiment(exp, corpus, task, model, tokenizer)
+
+
+def test_the_old_name_learning_rate_grid_is_read_as_learning_rates_with_one_deprecation_line(tmp_path, caplog):
+    import logging
+
+    from tlm_hf import arguments
+    from tlm_hf.settings import EXPERIMENT_SETTINGS
+
+    config = tmp_path / "old.yaml"
+    config.write_text("task: ag_news\nvalidation_per_label: 5\nlearning_rate_grid: [1e-3, 3e-3]\n")
+    arguments._TOLD_RENAMED.clear()
+    with caplog.at_level(logging.WARNING, logger="tlm_hf.arguments"):
+        from_file = parsed(EXPERIMENT_SETTINGS, "--config", str(config))[0]
+        from_line = parsed(EXPERIMENT_SETTINGS, "--task", "ag_news", "--validation_per_label", "5",
+                           "--learning_rate_grid", "1e-3", "3e-3")[0]
+    assert from_file.learning_rates == from_line.learning_rates == [1e-3, 3e-3]
+    told = [r.getMessage() for r in caplog.records if "learning_rate_grid" in r.getMessage()]
+    assert len(told) == 1 and "learning_rate_grid is now called learning_rates" in told[0]
+    config.write_text("task: ag_news\nvalidation_per_label: 5\nlearning_rate_grid: [1e-3]\nlearning_rates: [3e-3]\n")
+    with pytest.raises(SettingsError, match="both learning_rate_grid and learning_rates are set; keep learning_rates"):
+        parsed(EXPERIMENT_SETTINGS, "--config", str(config))
+
+
+def test_the_claims_old_name_deep_learning_rate_grid_still_sets_the_deep_model_s_rates(tmp_path):
+    from tlm_hf.arguments import read_yaml, renamed_args
+    from tlm_hf.training.claims.reproduce import claims_parser
+
+    config = tmp_path / "claims.yaml"
+    config.write_text("task: ag_news\nclaims:\n  deep_learning_rate_grid: [0.0003]\n")
+    assert read_yaml(config)["claims"] == {"deep_learning_rates": [3e-4]}
+    options, _ = claims_parser().parse_known_args(renamed_args(
+        ["--config", str(config), "--output_dir", "x", "--deep_learning_rate_grid", "1e-4", "1e-3"]))
+    assert options.deep_learning_rates == [1e-4, 1e-3]
+
+
+def test_claims_options_written_with_an_exponent_in_yaml_are_numbers_as_on_the_command_line(tmp_path):
+    from tlm_hf.training.claims.reproduce import DEFAULT_CONFIG, setup
+
+    config = tmp_path / "claims.yaml"  # YAML 1.1 reads 3e-4 (no dot) as text
+    config.write_text(DEFAULT_CONFIG.read_text())
+    options = setup(["--config", str(config), "--output_dir", str(tmp_path / "out"), "--latency_only"]).options
+    assert options.deep_learning_rates == [3e-4, 1e-3]
 
 
 def test_finetune_script_refuses_learning_rates_without_validation_before_loading_anything(tmp_path):
@@ -114,7 +156,7 @@ def plan(**experiment):
 
 
 @pytest.mark.parametrize("experiment, message", [
-    (dict(learning_rate_grid=[1e-3, -1e-3]), "learning_rate_grid -0.001 is out of range; it must be > 0"),
+    (dict(learning_rates=[1e-3, -1e-3]), "learning_rates -0.001 is out of range; it must be > 0"),
     (dict(seeds=[0, -1]), "seeds -1 is out of range; it must be >= 0"),
     (dict(w_s=["0"]), "w_s 0 is out of range"),
     (dict(pretrain_args="mlm_probability=0"), r"pre-training .*: mlm_probability 0 is out of range"),

@@ -154,7 +154,7 @@ def test_a_vocabulary_trained_on_each_w_s_gives_each_row_its_own_scratch_arm(tmp
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({**tiny_files(tmp_path), "w_s": [16, 32], "seeds": [0, 1],
                                       "pretrain_args": "wordpiece_vocab_size=60", "train_per_label": 6, "validation_per_label": 2,
-                                      "learning_rate_grid": [1e-3, 3e-3]}))
+                                      "learning_rates": [1e-3, 3e-3]}))
     plan = plan_experiment(*parse_settings(EXPERIMENT_SETTINGS, ["--config", str(config), "--output_dir",
                                                                  str(tmp_path / "out")]))
     first, second = plan.rows

@@ -64,7 +64,7 @@ def test_the_wheel_in_a_fresh_environment_runs_an_experiment_and_a_claim_through
     claims = work / "claims.yaml"  # claim 1 on the tiny data: one W_s row, one pre-training
     claims.write_text(yaml.safe_dump({
         **tiny_files(work), "train_per_label": 6, "validation_per_label": 2, "w_s": [24], "pretrain_seeds": [1],
-        "seeds": [0], "pretrain_epochs": 1, "finetune_epochs": 1, "batch_size": 16, "learning_rate_grid": [1e-3],
+        "seeds": [0], "pretrain_epochs": 1, "finetune_epochs": 1, "batch_size": 16, "learning_rates": [1e-3],
     }))
     out = run(tlm, "reproduce", "--config", str(claims), "--claims", "1", "--output_dir", "runs/claims", cwd=work,
               env=env)

@@ -7,6 +7,7 @@ that names the nearest known key, never silently ignored.
 """
 
 import argparse
+import logging
 import re
 import sys
 from decimal import Decimal
@@ -16,6 +17,46 @@ import yaml
 from transformers import HfArgumentParser
 
 from .settings import SettingsError, check_parsed, check_settings, key_values_text
+
+logger = logging.getLogger(__name__)
+
+# Settings that were renamed, {old: new}: the old name is still read, from a file or the command line, with one
+# deprecation line. One name per concept: `learning_rates` is every "choose the learning rate among these on the
+# validation split", whether of one fine-tune, of both arms of an experiment, or (deep_) of claim 4's deep model.
+RENAMED = {"learning_rate_grid": "learning_rates", "deep_learning_rate_grid": "deep_learning_rates"}
+_TOLD_RENAMED: set[str] = set()  # each deprecation line once per process
+
+
+def _tell_renamed(old: str, where: str) -> None:
+    if old not in _TOLD_RENAMED:
+        _TOLD_RENAMED.add(old)
+        logger.warning(f"{where}: {old} is now called {RENAMED[old]}; the old name will stop working in a later "
+                       "release, rename it")
+
+
+def renamed_settings(values: dict, where: str) -> dict:
+    """`values` (a YAML file's mapping, and the mappings inside it such as `claims:`) with old names renamed."""
+    out = {}
+    for key, value in values.items():
+        if key in RENAMED:
+            _tell_renamed(key, where)
+            if RENAMED[key] in values:
+                raise SettingsError(f"{where}: both {key} and {RENAMED[key]} are set; keep {RENAMED[key]} only")
+            key = RENAMED[key]
+        out[key] = renamed_settings(value, where) if isinstance(value, dict) else value
+    return out
+
+
+def renamed_args(args) -> list[str]:
+    """A command line with old option names (`--learning_rate_grid 1e-3 3e-3`) renamed."""
+    out = []
+    for arg in args:
+        name, sep, value = arg.partition("=")
+        if name.startswith("--") and name[2:] in RENAMED:
+            _tell_renamed(name[2:], "command line")
+            arg = f"--{RENAMED[name[2:]]}{sep}{value}"
+        out.append(arg)
+    return out
 
 
 def read_yaml(path) -> dict:
@@ -32,7 +73,7 @@ def read_yaml(path) -> dict:
     values = values or {}
     if not isinstance(values, dict):
         raise SettingsError(f"{path} must hold a mapping of settings (key: value), not {type(values).__name__}")
-    return values
+    return renamed_settings(values, str(path))
 
 
 def coerce(action, value):
@@ -94,7 +135,7 @@ def parse_settings(types, args=None, *, stage: str | None = None, required=(), d
     """
     from .help import EPILOG, HelpFormatter, arrange_help, nearest_option
 
-    args = sys.argv[1:] if args is None else list(args)
+    args = renamed_args(sys.argv[1:] if args is None else args)
     show_all = "--help_all" in args  # --help with every Trainer option too
     args = ["--help" if arg == "--help_all" else arg for arg in args]
     main_doc = getattr(sys.modules.get("__main__"), "__doc__", None)

@@ -38,7 +38,7 @@ RUN_TRAINER_OPTIONS = ("output_dir", "seed", "eval_strategy", "save_strategy", "
 GROUPS = {"CorpusSettings": "corpus", "SubsetSettings": "corpus", "TaskSettings": "task", "ModelSettings": "model",
           "TokenizerSettings": "model"}
 RECIPE_SETTINGS = {"recipe", "mlm_probability", "wordpiece_vocab_size", "pretraining_dropout", "learning_rates",
-                   "learning_rate_grid", "heldout_size", "heldout_where", "blimp_pairs_per_paradigm",
+                   "heldout_size", "heldout_where", "blimp_pairs_per_paradigm",
                    *RECIPE_TRAINER_OPTIONS}
 GROUP_TITLES = {
     "corpus": "corpus (the text to pre-train on, and which W_s paragraphs of it)",
@@ -46,6 +46,7 @@ GROUP_TITLES = {
     "model": "model (architecture and vocabulary)",
     "recipe": "recipe (--recipe sets every default below; flags override it)",
     "run": "run",
+    "launch": "launch (how many runs at once, and where: this machine, Ray or SLURM; no number depends on it)",
     "trainer": "Trainer (every other TrainingArguments option)",
 }
 
@@ -84,7 +85,10 @@ def help_text(field: dataclasses.Field, *, trainer: bool = False) -> str | None:
 def arrange_help(parser: argparse.ArgumentParser, types, *, show_all: bool = False) -> None:
     """Give `parser`'s options their help texts and groups: corpus, task, model, recipe, run (and with `show_all`
     every Trainer option; without it those are hidden)."""
+    from .settings import LaunchSettings
+
     owner = {f.name: (t, f) for t in reversed(types) for f in dataclasses.fields(t)}
+    launch = {f.name for f in dataclasses.fields(LaunchSettings)}
     groups = {name: parser.add_argument_group(title) for name, title in GROUP_TITLES.items()}
     for group in list(parser._action_groups):
         if group not in groups.values():
@@ -110,6 +114,8 @@ def arrange_help(parser: argparse.ArgumentParser, types, *, show_all: bool = Fal
                 action.help = argparse.SUPPRESS
         elif action.dest in RECIPE_SETTINGS:
             name = "recipe"
+        elif action.dest in launch and kind is not None and issubclass(kind, LaunchSettings):
+            name = "launch"
         else:
             name = GROUPS.get(kind.__name__, "run") if kind else "run"
         if action.help == argparse.SUPPRESS and not show_all and name != "trainer":

@@ -234,9 +234,8 @@ ATTENTION_IMPLEMENTATIONS = (None, "sdpa", "eager")  # the two the equivalence t
 
 def check_together(values: dict, where: str | None = None) -> None:
     """Settings that need each other, checked on a run's complete settings before anything loads."""
-    grid = next((name for name in ("learning_rates", "learning_rate_grid") if values.get(name)), None)
-    if grid and not values.get("validation_per_label"):  # the one place this rule is written
-        raise SettingsError(f"{where + ': ' if where else ''}choosing among {grid} needs a validation "
+    if values.get("learning_rates") and not values.get("validation_per_label"):  # the one place this rule is written
+        raise SettingsError(f"{where + ': ' if where else ''}choosing among learning_rates needs a validation "
                             "split; set validation_per_label (e.g. --validation_per_label 100)")
     if values.get("attn_implementation") not in ATTENTION_IMPLEMENTATIONS:
         raise SettingsError(f"{where + ': ' if where else ''}attn_implementation {values['attn_implementation']!r} is "
@@ -248,8 +247,8 @@ def check_parsed(parsed) -> None:
     values = {}
     for part in parsed:
         values.update({f.name: getattr(part, f.name) for f in dataclasses.fields(part) if f.name in RANGES})
-        values.update({name: getattr(part, name) for name in ("learning_rates", "learning_rate_grid",
-                                                              "validation_per_label", "attn_implementation")
+        values.update({name: getattr(part, name) for name in ("learning_rates", "validation_per_label",
+                                                              "attn_implementation")
                        if hasattr(part, name)})
     check_ranges(values)
     check_distinct(values)
@@ -553,17 +552,16 @@ class FinetuneSettings:
 
 
 @dataclass
-class CommitteeSettings:
-    recipe: str = setting("paper", **SHARED["recipe"])
-    members: list[str] = setting(factory=list, help="committee: the pre-trained MLM folders of its members (with "
-                                 "--scratch: presets or folders)")
-    scratch: bool = setting(False, **SHARED["scratch"])
-    reference: str | None = setting(None, help="committee: a tlm finetune folder to compare against")
-    # members fine-tuned at once
+class LaunchSettings:
+    """How a plan's runs start (an experiment's, a committee's members): how many at once, with how many threads,
+    and where. None of it changes a number of a run, so none of it is part of a run's cache key."""
+
+    # runs at once (independent ones: seeds, arms, rows, members); 2 on a 2-core CPU for small models
     jobs: int = setting(1, **SHARED["jobs"])
-    # CPU threads of every member's run, fixed so that --jobs changes no number
+    # CPU threads of every run, fixed so that --jobs changes no number
     threads_per_run: int = setting(1, **SHARED["threads_per_run"])
     launcher: str = setting("python", **SHARED["launcher"])
+    # ray or slurm: each run a Ray task or a SLURM job (docs/cluster.md), slurm-local: submitit's local executor
     ray_address: str | None = setting(None, **SHARED["ray_address"])
     slurm_partition: str | None = setting(None, **SHARED["slurm_partition"])
     slurm_time: int = setting(240, **SHARED["slurm_time"])
@@ -571,7 +569,18 @@ class CommitteeSettings:
 
 
 @dataclass
-class ExperimentSettings:
+class CommitteeSettings(LaunchSettings):
+    """tlm committee: members fine-tuned on one task, their logits summed."""
+
+    recipe: str = setting("paper", **SHARED["recipe"])
+    members: list[str] = setting(factory=list, help="committee: the pre-trained MLM folders of its members (with "
+                                 "--scratch: presets or folders)")
+    scratch: bool = setting(False, **SHARED["scratch"])
+    reference: str | None = setting(None, help="committee: a tlm finetune folder to compare against")
+
+
+@dataclass
+class ExperimentSettings(LaunchSettings):
     """tlm experiment: rows of W_s, two arms, seeds; the children's settings come from the recipe."""
 
     output_dir: str | None = setting(None, **SHARED["output_dir"])
@@ -593,7 +602,7 @@ class ExperimentSettings:
         factory=lambda: [0, 1, 2, 3, 4], range=_NON_NEGATIVE, help="fine-tuning seeds (the paper: at least 5)")
     # choose each fine-tuning's learning rate among these on the validation split (validation_per_label), the
     # same grid for both arms; empty: the per-row learning_rate / scratch_learning_rate as in the paper
-    learning_rate_grid: list[float] = setting(
+    learning_rates: list[float] = setting(
         factory=list, range=_POSITIVE, help="choose each fine-tuning's learning rate among these on the validation "
         "split (needs validation_per_label), the same grid for both arms")
     subset_seed: int = setting(DEFAULT_SUBSET_SEED, **SHARED["subset_seed"])
@@ -621,17 +630,6 @@ class ExperimentSettings:
                                         "KEY=VALUE[,KEY=VALUE]")
     finetune_args: str | None = setting(None, help="any other fine-tuning setting for every fine-tune, "
                                         "KEY=VALUE[,KEY=VALUE]")
-    # -- how runs are started
-    # runs at once (independent ones: seeds, arms, rows); 2 on a 2-core CPU for small models
-    jobs: int = setting(1, **SHARED["jobs"])
-    # CPU threads of every run, fixed so that --jobs changes no number
-    threads_per_run: int = setting(1, **SHARED["threads_per_run"])
-    launcher: str = setting("python", **SHARED["launcher"])
-    # ray or slurm: each run a Ray task or a SLURM job (docs/cluster.md), slurm-local: submitit's local executor
-    ray_address: str | None = setting(None, **SHARED["ray_address"])
-    slurm_partition: str | None = setting(None, **SHARED["slurm_partition"])
-    slurm_time: int = setting(240, **SHARED["slurm_time"])
-    gpus_per_run: int | None = setting(None, **SHARED["gpus_per_run"])
     dry_run: bool = setting(False, help="list the runs (cached or to start) and their folders; start nothing")
 
 

@@ -151,8 +151,8 @@ def plan_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer, *,
         per_device_train_batch_size=exp.batch_size, attn_implementation=model.attn_implementation,
         unpad_tokens=model.unpad_tokens, fast_dropout=model.fast_dropout)}
     finetuning = {**_set_only(num_train_epochs=exp.finetune_epochs), **finetune_extra}
-    if exp.learning_rate_grid:  # both arms choose among the same learning rates on the validation split (which
-        finetuning["learning_rates"] = list(exp.learning_rate_grid)  # check_parsed made sure of, above)
+    if exp.learning_rates:  # both arms choose among the same learning rates on the validation split (which
+        finetuning["learning_rates"] = list(exp.learning_rates)  # check_parsed made sure of, above)
     # A vocabulary trained on each W_s (or a tokenizer given to the pre-training alone) makes each row's model its
     # own: its scratch arm is then the same architecture and tokenizer as the row's pre-trained model, one per row
     # instead of one for all rows.
@@ -394,7 +394,7 @@ def run_experiment(exp: ExperimentSettings, corpus, task, model, tokenizer) -> l
     seeds = f"{len(exp.seeds)} seeds" if len(exp.seeds) > 1 else "1 seed (n=1: no spread)"
     title = (f"{task.task}: {first['train_size']:,} train / {first['test_size']:,} test, {model.preset}"
              f"{' (' + model.config_overrides + ')' if model.config_overrides else ''}, recipe {exp.recipe}, {seeds}, "
-             + ("learning rate chosen on validation, test accuracy" if exp.learning_rate_grid
+             + ("learning rate chosen on validation, test accuracy" if exp.learning_rates
                 else "final-epoch test accuracy"))
     write_experiment_results(rows, exp.output_dir, title)
     print(experiment_table(rows, title))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from ...arguments import coerce, parse_settings, read_yaml
+from ...arguments import coerce, parse_settings, read_yaml, renamed_args
 from ...errors import SettingsError
 from ...settings import EXPERIMENT_SETTINGS, parse_key_values, refuse_repeats
 from ..experiments import plan_experiment
@@ -61,7 +61,7 @@ def claims_parser(prog: str = "reproduce") -> argparse.ArgumentParser:
     parser.add_argument("--avoid_fractions", type=float, nargs="+", default=[0.3, 0.5],
                         help="claim 3: shares of the task's tokens kept out of W_s, one avoid row each")
     parser.add_argument("--claim4_w_s", type=int, default=5000, help="claim 4's W_s (deep model and members)")
-    parser.add_argument("--deep_learning_rate_grid", type=float, nargs="+", default=[3e-4, 1e-3, 3e-3],
+    parser.add_argument("--deep_learning_rates", type=float, nargs="+", default=[3e-4, 1e-3, 3e-3],
                         help="claim 4: the deep model's own grid (a deeper model may want a lower rate)")
     parser.add_argument("--latency_repeats", type=int, default=10)
     parser.add_argument("--latency_threads", type=int, default=1, help="CPU threads of each model when timing")
@@ -96,6 +96,7 @@ def derived(exp, model, *, w_s, subset="random", avoid_fraction=None, shape=None
 
 def setup(argv, prog: str = "reproduce") -> Setup:
     """Parse the command line and the config, and plan every claim's runs (each checked)."""
+    argv = renamed_args(argv or [])
     options, rest = claims_parser(prog).parse_known_args(argv)
     values = read_yaml(options.config)
     section = values.pop("claims", None) or {}
@@ -103,7 +104,7 @@ def setup(argv, prog: str = "reproduce") -> Setup:
     unknown = set(section) - set(actions)
     if unknown:
         raise SettingsError(f"{options.config}: unknown claims option {sorted(unknown)[0]!r}")
-    given = {a.split("=")[0].lstrip("-") for a in argv or [] if a.startswith("--")}
+    given = {a.split("=")[0].lstrip("-") for a in argv if a.startswith("--")}
     for key, value in section.items():  # the config's claims options, unless given on the command line (YAML
         if key not in given:              # reads 3e-4 as text: converted as the command line's are)
             setattr(options, key, coerce(actions[key], value))
@@ -132,7 +133,7 @@ def setup(argv, prog: str = "reproduce") -> Setup:
     if 4 in options.claims:
         plans["4"] = {}
         for name, shape in (DEEP, *MEMBERS):
-            grid = {"learning_rate_grid": list(options.deep_learning_rate_grid)} if name == DEEP[0] else {}
+            grid = {"learning_rates": list(options.deep_learning_rates)} if name == DEEP[0] else {}
             narrowed, shaped = derived(exp, model, w_s=options.claim4_w_s, shape=shape, **grid)
             plans["4"][name] = plan_experiment(narrowed, corpus, task, shaped, tokenizer)
     return Setup(options, exp, corpus, task, model, tokenizer, plans)
@@ -454,8 +455,8 @@ def _claim4_report(s, result, units, latencies, sizes, differs):
         setting=f"{s.task.task}, {sizes}; every shape pre-trained on W_s = {s.options.claim4_w_s:,} for the same "
                 f"number of steps (equal steps, not equal compute: the deep model costs about 3 times a member per "
                 f"step), once per pre-training seed {s.exp.pretrain_seeds or ['(one)']}; the deep model chooses its "
-                f"learning rate among {', '.join(f'{r:g}' for r in s.options.deep_learning_rate_grid)}, the members "
-                f"among {', '.join(f'{r:g}' for r in s.exp.learning_rate_grid)}; fine-tuning seeds {s.exp.seeds}.",
+                f"learning rate among {', '.join(f'{r:g}' for r in s.options.deep_learning_rates)}, the members "
+                f"among {', '.join(f'{r:g}' for r in s.exp.learning_rates)}; fine-tuning seeds {s.exp.seeds}.",
         tables=[table, latency_table(latencies, "Latency, two ways (the first pre-training seed's models, fine-tuning seed "
                                            f"{s.exp.seeds[0]}; the verdict reads side by side)"),
                 paper_table],
