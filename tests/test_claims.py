@@ -141,6 +141,20 @@ def test_claim4_is_judged_on_the_side_by_side_latency_and_reports_total_work_bes
     assert analysis.claim4(units[:2], [fast]).verdict.verdict == INCONCLUSIVE  # 2 pre-training seeds
 
 
+def test_the_report_says_when_pretrainings_ended_on_the_mlm_plateau():
+    from dataclasses import replace
+
+    from tlm_hf.training.claims.reproduce import plateau_note
+
+    def with_gain(gain):
+        return replace(unit("r", 1000, 1, 0.02), pretraining={"context_gain": gain})
+
+    assert plateau_note([with_gain(0.4), with_gain(0.3)]) is None
+    note = plateau_note([with_gain(0.03), with_gain(-0.1), with_gain(0.4)])
+    assert note.startswith("On the MLM plateau: 2 of 3 pre-trainings") and "(-0.10 to +0.03)" in note
+    assert plateau_note([unit("r", 1000, 1, 0.02)]) is None  # no pre-training statistics: nothing to say
+
+
 def test_combined_verdict_needs_every_part():
     assert analysis.combined_verdict([HOLDS, HOLDS]) == HOLDS
     assert analysis.combined_verdict([HOLDS, INCONCLUSIVE]) == INCONCLUSIVE
@@ -202,6 +216,7 @@ def test_reproduce_reports_every_pretraining_unit_with_its_finetuning_seeds_and_
     markdown = (out / "report.md").read_text()
     assert markdown.index("## Verdict rule") < markdown.index("## Summary") < markdown.index("## Claim 1")
     assert "margin: 1 point of accuracy" in markdown and "![claim 4](claim4.png)" in markdown
+    assert one["plateau"].startswith("On the MLM plateau") and one["plateau"] in markdown  # one epoch on 48 paragraphs
 
     # a rerun finds every run cached
     monkeypatch.setattr(sys, "argv", [*sys.argv, "--dry_run"])

@@ -56,6 +56,8 @@ def claim_markdown(claim: dict) -> str:
     if claim.get("edges"):
         lines += ["Choices on the edge of the search (a wider grid or more epochs might do better): "
                   + "; ".join(claim["edges"]), ""]
+    if claim.get("plateau"):
+        lines += [claim["plateau"], ""]
     lines += [f"- {note}" for note in claim.get("notes", [])] + ([""] if claim.get("notes") else [])
     if claim.get("differs"):
         lines += ["What differs from the paper, and why:", "", *(f"- {item}" for item in claim["differs"]), ""]

@@ -24,6 +24,7 @@ from ...arguments import coerce, parse_settings, read_yaml, renamed_args
 from ...errors import SettingsError
 from ...settings import EXPERIMENT_SETTINGS, parse_key_values, refuse_repeats
 from ..experiments import plan_experiment
+from ..mlm import PLATEAU_GAIN
 from . import analysis
 from .analysis import SIDE_BY_SIDE, CommitteeUnit, FineTuneResult, Unit
 from .paper import ACCURACY, COMMITTEES, MARGINS, TABLE7
@@ -229,11 +230,25 @@ def _failed_and_edges(units) -> tuple[list, list]:
     return failed, edges
 
 
+def plateau_note(units) -> str | None:
+    """A line when pre-trainings ended on the MLM plateau (context gain below mlm.PLATEAU_GAIN): their gap says
+    what a model that predicts by word frequency gives fine-tuning, not what a model that uses context gives."""
+    gains = [g for u in units if (g := getattr(u, "pretraining", {}).get("context_gain")) is not None]
+    low = [g for g in gains if g < PLATEAU_GAIN]
+    if not low:
+        return None
+    return (f"On the MLM plateau: {len(low)} of {len(gains)} pre-trainings ended with a held-out context gain below "
+            f"{PLATEAU_GAIN:+.2f} ({min(low):+.2f} to {max(low):+.2f}): they predict a masked token little better "
+            "than by its frequency, so their gaps measure what such a model gives fine-tuning, not what a model that "
+            "uses context gives (more pre-training steps: pretrain_args max_steps, or claims-gpu.yaml).")
+
+
 def _claim_dict(result: analysis.ClaimResult, **texts) -> dict:
     failed, edges = _failed_and_edges(result.units)
     return {"claim": result.claim, "title": TITLES[result.claim], "verdict": asdict(result.verdict),
             "parts": [asdict(p) for p in result.parts], "split": [asdict(p) for p in result.split],
-            "failed_runs": failed, "edges": edges, "units": [asdict(u) for u in result.units], **texts}
+            "failed_runs": failed, "edges": edges, "plateau": plateau_note(result.units),
+            "units": [asdict(u) for u in result.units], **texts}
 
 
 def claims_1_2(s: Setup, outcomes, sizes: str, differs: list) -> tuple[list, dict]:
