@@ -25,6 +25,7 @@ from ...errors import SettingsError
 from ...settings import EXPERIMENT_SETTINGS, parse_key_values, refuse_repeats
 from ..experiments import plan_experiment
 from ..mlm import PLATEAU_GAIN
+from ..recipes import bf16_available
 from . import analysis
 from .analysis import SIDE_BY_SIDE, CommitteeUnit, FineTuneResult, Unit
 from .paper import ACCURACY, COMMITTEES, MARGINS, TABLE7
@@ -549,7 +550,9 @@ def reproduce(argv, *, command: str = "", prog: str = "reproduce") -> list[dict]
         print(f"{len(runs)} runs ({pretrainings} pre-trainings, {len(runs) - pretrainings} fine-tunes), "
               f"{len(runs) - len(todo)} cached; the {len(todo)} to run: about "
               f"{estimate_seconds(todo, s.exp.jobs) / 60:.0f} min with --jobs {s.exp.jobs} on the 2-core reference "
-              "machine (docs/benchmarks.md's timings)")
+              "machine (docs/benchmarks.md's timings)"
+              + ("" if bf16_available() else "; this machine has no bf16, so runs train in fp32: expect about twice "
+                 "that (the default plan took 136 min on a 2-core AMD Zen 3 against 70 estimated)"))
         return None
     sizes = (f"{s.task.train_per_label} train / {s.task.test_per_label} test / {s.task.validation_per_label} "
              "validation per label")
